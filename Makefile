@@ -1,0 +1,44 @@
+# locomt: `make help` lists the targets. Every target builds .venv first when it is missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# torch is pinned in the same pip command as lightning and torchmetrics: without the pin pip
+# resolves torch for them and pulls a multi-GB CUDA build (see ../shared/notes/method.md).
+PIP_PINS := "torch==2.13.0" "lightning>=2.6,<2.7" "torchmetrics>=1.4"
+PRESET ?= audioset-vitb
+DATASET ?= synthetic-medvidcl
+
+.DEFAULT_GOAL := help
+.PHONY: help venv test test-slow flops paper-flops bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(PIP_PINS) -e ".[test]"
+	@touch $@
+
+venv: $(VENV)/.installed ## build .venv with the pinned dependencies (done by every target)
+
+test: $(VENV)/.installed ## run the default test suite (CPU, minutes)
+	$(PY) -m pytest
+
+test-slow: $(VENV)/.installed ## run only the tests marked slow (paper-scale shapes)
+	$(PY) -m pytest -m slow
+
+flops: $(VENV)/.installed ## GFLOPs table of every backbone at PRESET (default audioset-vitb)
+	$(PY) -m locomt.flops --preset $(PRESET) --pattern half --pattern all-cross
+
+paper-flops: $(VENV)/.installed ## regenerate results/flops/paper_scale.csv
+	$(PY) -m locomt.flops --preset audioset-vitb --preset audioset-vitb-32f --preset medvidcl-vitb \
+		--pattern all-self --pattern half --pattern all-cross --pattern bottom-self \
+		--csv results/flops/paper_scale.csv
+
+bench: $(VENV)/.installed ## time one fusion layer and the whole model per backbone (CPU; CUDA when present)
+	$(PY) -m locomt.bench --csv results/bench/bench_$$(uname -n).csv
+
+clean: ## remove caches (keeps .venv and results/)
+	rm -rf .pytest_cache build *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,3 @@
+"""locomt: LoCoMT per-head attention views, fusion baselines and an exact cost model."""
+
+__version__ = "0.1.0"

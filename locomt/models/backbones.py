@@ -1,0 +1,245 @@
+"""Fusion backbones and their registry: early, joint, late, bottleneck (MBT) and locomt.
+
+A backbone is a stack of layers over a list of token streams (one per modality, in declared
+order). Each backbone describes itself as a *plan*, one ``LayerPlan`` per layer; the same plan
+builds the modules and gives the cost model its work (tokens through the projections and MLP,
+query-key pairs per head), so the analytic cost cannot drift from the code that runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from locomt.models.attention import DenseAttention, ViewAttention
+from locomt.models.config import ModelConfig
+from locomt.pattern import SELF
+
+_BACKBONES: dict[str, type["Backbone"]] = {}
+
+
+def register_backbone(name: str) -> Callable[[type["Backbone"]], type["Backbone"]]:
+    """Class decorator: make a backbone buildable by name. Duplicate names are an error."""
+
+    def add(cls: type[Backbone]) -> type[Backbone]:
+        if name in _BACKBONES:
+            raise ValueError(f"backbone {name!r} is already registered (by {_BACKBONES[name].__name__})")
+        cls.name = name
+        _BACKBONES[name] = cls
+        return cls
+
+    return add
+
+
+def list_backbones() -> list[str]:
+    """Registered backbone names, in registration order."""
+    return list(_BACKBONES)
+
+
+def get_backbone(name: str) -> type["Backbone"]:
+    try:
+        return _BACKBONES[name]
+    except KeyError:
+        raise ValueError(f"unknown backbone {name!r}; expected one of {', '.join(_BACKBONES)}") from None
+
+
+@dataclass(frozen=True)
+class BlockWork:
+    """One transformer block's work for one example: tokens through QKV/out projections and the
+    MLP, and query-key pairs of each head (attention scores and weighted sum cost d_head MACs each)."""
+
+    n_tokens: int
+    pairs_per_head: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """One layer: ``unimodal`` (a block per stream), ``joint`` (one block over the concatenation),
+    ``views`` (one LoCoMT block with per-head ``views``) or ``bottleneck`` (a block per modality
+    over its tokens plus the shared bottleneck tokens, whose copies are then averaged)."""
+
+    kind: str
+    views: tuple[tuple[str, int], ...] = ()
+
+    def work(self, cfg: ModelConfig, lengths: list[int]) -> list[BlockWork]:
+        h, total = cfg.n_heads, sum(lengths)
+        if self.kind == "unimodal":
+            return [BlockWork(n, (n * n,) * h) for n in lengths]
+        if self.kind == "joint":
+            return [BlockWork(total, (total * total,) * h)]
+        if self.kind == "bottleneck":
+            b = cfg.n_bottlenecks
+            return [BlockWork(n + b, ((n + b) ** 2,) * h) for n in lengths]
+        codes = cfg.codes
+        pairs: list[int] = []
+        for view, count in self.views:
+            if view == SELF:
+                pairs += [sum(n * n for n in lengths)] * count
+            else:
+                i, j = codes.index(view[0]), codes.index(view[1])
+                pairs += [2 * lengths[i] * lengths[j]] * count
+        return [BlockWork(total, tuple(pairs))]
+
+    def build(self, cfg: ModelConfig) -> nn.Module:
+        m = len(cfg.modalities)
+        if self.kind in ("unimodal", "bottleneck"):
+            return PerStreamLayer(nn.ModuleList(Block(cfg, DenseAttention(cfg.d_model, cfg.n_heads, cfg.attn_dropout))
+                                                for _ in range(m)), bottleneck=self.kind == "bottleneck")
+        if self.kind == "joint":
+            return FusedLayer(Block(cfg, DenseAttention(cfg.d_model, cfg.n_heads, cfg.attn_dropout)))
+        return FusedLayer(Block(cfg, ViewAttention(cfg.d_model, cfg.n_heads, list(self.views), cfg.codes,
+                                                   cfg.attn_dropout)))
+
+
+class Mlp(nn.Sequential):
+    def __init__(self, d_model: int, hidden: int, dropout: float) -> None:
+        layers: list[nn.Module] = [nn.Linear(d_model, hidden), nn.GELU(), nn.Linear(hidden, d_model)]
+        if dropout:
+            layers.insert(2, nn.Dropout(dropout))
+        super().__init__(*layers)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x))."""
+
+    def __init__(self, cfg: ModelConfig, attn: nn.Module) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(cfg.d_model, eps=1e-6)
+        self.attn = attn
+        self.norm2 = nn.LayerNorm(cfg.d_model, eps=1e-6)
+        self.mlp = Mlp(cfg.d_model, cfg.mlp_dim, cfg.dropout)
+        self.drop = nn.Dropout(cfg.dropout) if cfg.dropout else nn.Identity()
+
+    def forward(self, x: Tensor, lengths: list[int], masks: list[Tensor | None] | None = None) -> Tensor:
+        x = x + self.drop(self.attn(self.norm1(x), lengths, masks))
+        return x + self.drop(self.mlp(self.norm2(x)))
+
+
+class PerStreamLayer(nn.Module):
+    """A block per modality stream. With ``bottleneck``, the last stream holds the B shared
+    bottleneck tokens: each modality's block sees [own tokens; bottleneck] and the bottleneck
+    copies the modalities produce are averaged (MBT)."""
+
+    def __init__(self, blocks: nn.ModuleList, bottleneck: bool = False) -> None:
+        super().__init__()
+        self.blocks, self.bottleneck = blocks, bottleneck
+
+    def forward(self, xs: list[Tensor], masks: list[Tensor | None]) -> list[Tensor]:
+        if not self.bottleneck:
+            return [blk(x, [x.shape[1]], [mk]) for blk, x, mk in zip(self.blocks, xs, masks)]
+        *streams, z = xs
+        out, zs = [], []
+        for blk, x, mk in zip(self.blocks, streams, masks):
+            n = x.shape[1]
+            y = blk(torch.cat([x, z], dim=1), [n, z.shape[1]], [mk, None])
+            out.append(y[:, :n])
+            zs.append(y[:, n:])
+        return out + [torch.stack(zs).mean(0)]
+
+
+class FusedLayer(nn.Module):
+    """One block over all streams concatenated (joint attention, or LoCoMT views)."""
+
+    def __init__(self, block: Block) -> None:
+        super().__init__()
+        self.block = block
+
+    def forward(self, xs: list[Tensor], masks: list[Tensor | None]) -> list[Tensor]:
+        lengths = [x.shape[1] for x in xs]
+        return list(self.block(torch.cat(xs, dim=1), lengths, masks).split(lengths, dim=1))
+
+
+class Backbone(nn.Module):
+    """Layers over per-modality token streams; subclasses only say which layer goes where."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.plans = self.plan(cfg)
+        self.layers = nn.ModuleList(p.build(cfg) for p in self.plans)
+
+    @classmethod
+    def plan(cls, cfg: ModelConfig) -> list[LayerPlan]:
+        raise NotImplementedError
+
+    @classmethod
+    def work(cls, cfg: ModelConfig) -> list[list[BlockWork]]:
+        """Per layer, the blocks it runs for one example (the cost model's input)."""
+        lengths = [s.seq_len for s in cfg.modalities]
+        return [p.work(cfg, lengths) for p in cls.plan(cfg)]
+
+    def forward(self, xs: list[Tensor], masks: list[Tensor | None]) -> list[Tensor]:
+        """Streams (B, 1 + L_i, d) in declared order -> the same streams after every layer."""
+        for layer in self.layers:
+            xs = layer(xs, masks)
+        return xs
+
+
+@register_backbone("early")
+class Early(Backbone):
+    """Joint attention over the concatenated modalities from the first layer on (fusion_layer = 0)."""
+
+    @classmethod
+    def plan(cls, cfg: ModelConfig) -> list[LayerPlan]:
+        return [LayerPlan("joint")] * cfg.n_layers
+
+
+@register_backbone("joint")
+class Joint(Backbone):
+    """Unimodal layers below ``fusion_layer``, then joint attention over the concatenation."""
+
+    @classmethod
+    def plan(cls, cfg: ModelConfig) -> list[LayerPlan]:
+        f = cfg.fusion_layer
+        return [LayerPlan("unimodal")] * f + [LayerPlan("joint")] * (cfg.n_layers - f)
+
+
+@register_backbone("late")
+class Late(Backbone):
+    """No layer crosses modalities; the classifier averages the per-modality logits."""
+
+    @classmethod
+    def plan(cls, cfg: ModelConfig) -> list[LayerPlan]:
+        return [LayerPlan("unimodal")] * cfg.n_layers
+
+
+@register_backbone("bottleneck")
+class Bottleneck(Backbone):
+    """MBT attention bottlenecks: from ``fusion_layer`` on, modalities exchange information only
+    through ``n_bottlenecks`` shared tokens."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__(cfg)
+        if cfg.n_bottlenecks < 1:
+            raise ValueError(f"bottleneck backbone needs n_bottlenecks >= 1, got {cfg.n_bottlenecks}")
+        self.bottleneck_tokens = nn.Parameter(torch.zeros(1, cfg.n_bottlenecks, cfg.d_model))
+        nn.init.normal_(self.bottleneck_tokens, std=0.02)
+
+    @classmethod
+    def plan(cls, cfg: ModelConfig) -> list[LayerPlan]:
+        f = cfg.fusion_layer
+        return [LayerPlan("unimodal")] * f + [LayerPlan("bottleneck")] * (cfg.n_layers - f)
+
+    def forward(self, xs: list[Tensor], masks: list[Tensor | None]) -> list[Tensor]:
+        for i, layer in enumerate(self.layers):
+            if i == self.cfg.fusion_layer:
+                xs = xs + [self.bottleneck_tokens.expand(xs[0].shape[0], -1, -1)]
+            xs = layer(xs, masks)
+        return xs[: len(self.cfg.modalities)]
+
+
+@register_backbone("locomt")
+class LoCoMT(Backbone):
+    """LoCoMT: unimodal layers below ``fusion_layer``; from there every head has the fixed view
+    that ``pattern`` gives it, and attends only over the tokens that view needs."""
+
+    @classmethod
+    def plan(cls, cfg: ModelConfig) -> list[LayerPlan]:
+        pattern = cfg.resolved_pattern()
+        fusion = [LayerPlan("views", tuple(pattern.layer_views(i))) for i in range(cfg.n_fusion_layers)]
+        return [LayerPlan("unimodal")] * cfg.fusion_layer + fusion

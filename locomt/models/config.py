@@ -1,0 +1,61 @@
+"""The one model config every backbone is built from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from locomt.modalities import ModalitySpec, check_modalities
+from locomt.pattern import Pattern, resolve_pattern
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shape of a multimodal classifier. ``pattern`` (a spec or preset of ``locomt.pattern``) is
+    used by the ``locomt`` backbone only; ``n_bottlenecks`` by ``bottleneck`` only."""
+
+    modalities: tuple[ModalitySpec, ...]
+    n_classes: int
+    backbone: str = "locomt"
+    n_layers: int = 12
+    n_heads: int = 12
+    d_model: int = 768
+    mlp_ratio: float = 4.0
+    fusion_layer: int = 8
+    n_bottlenecks: int = 4
+    pattern: str = "half"
+    dropout: float = 0.0
+    attn_dropout: float = 0.0
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "modalities", check_modalities(tuple(self.modalities)))
+        if self.n_classes < 1:
+            raise ValueError(f"n_classes must be >= 1, got {self.n_classes}")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model={self.d_model} must be a multiple of n_heads={self.n_heads}")
+        if not 0 <= self.fusion_layer <= self.n_layers:
+            raise ValueError(f"fusion_layer={self.fusion_layer} must be in 0..n_layers={self.n_layers}")
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(m.code for m in self.modalities)
+
+    @property
+    def mlp_dim(self) -> int:
+        return int(self.d_model * self.mlp_ratio)
+
+    @property
+    def d_head(self) -> int:
+        return self.d_model // self.n_heads
+
+    @property
+    def n_fusion_layers(self) -> int:
+        return self.n_layers - self.fusion_layer
+
+    def resolved_pattern(self) -> Pattern:
+        return resolve_pattern(self.pattern, self.codes, self.n_heads, self.n_fusion_layers)
+
+    def replace(self, **changes) -> "ModelConfig":
+        from dataclasses import replace
+
+        return replace(self, **changes)
