@@ -106,5 +106,7 @@ class ViewAttention(nn.Module):
                 for other in range(m):
                     if other not in (i, j):
                         outs[other][g] = x.new_zeros(b, h, lengths[other], self.d_head)
-        streams = [torch.cat(o, dim=1).transpose(1, 2).reshape(b, lengths[i], d) for i, o in enumerate(outs)]
+        # (B, h_g, L_i, d_head) pieces -> (B, L_i, H, d_head) per stream -> (B, sum L_i, d): two copies.
+        streams = [torch.cat([o.transpose(1, 2) for o in row], dim=2).view(b, lengths[i], d)
+                   for i, row in enumerate(outs)]
         return self.proj(torch.cat(streams, dim=1))
