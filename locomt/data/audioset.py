@@ -16,6 +16,7 @@ Class table: ``index,mid,display_name`` with ``index`` running 0..K-1 (K = 527 f
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 
@@ -125,15 +126,14 @@ def read_segments(path: str | Path, classes: pd.DataFrame | str | Path) -> pd.Da
         raw = pd.DataFrame(columns=list(SEGMENT_COLUMNS), dtype=str)
 
     first_line = skip + 1
-    # Rows with too few fields come back with NaN in the missing columns.
-    short = raw.isna().any(axis=1).to_numpy()
-    if short.any():
-        i = int(np.flatnonzero(short)[0])
-        lineno = first_line + i
-        n_fields = int(raw.iloc[i].notna().sum())
+    # A row with too few fields comes back with "" in the missing columns: count its fields.
+    for i in np.flatnonzero((raw == "").any(axis=1).to_numpy()):
+        lineno = first_line + int(i)
         text = _line(path, lineno)
-        what = "empty line" if not text.strip() else f"{n_fields} field(s) in {text!r}"
-        raise ValueError(f"{path}:{lineno}: {what}; expected 4 fields (YTID, start, end, \"mid,mid\")")
+        n_fields = len(next(csv.reader([text], skipinitialspace=True), []))
+        if n_fields != 4:
+            what = "empty line" if not text.strip() else f"{n_fields} field(s) in {text!r}"
+            raise ValueError(f"{path}:{lineno}: {what}; expected 4 fields (YTID, start, end, \"mid,mid\")")
 
     ytids = raw["ytid"].to_numpy(dtype=object)
     bad = ~raw["ytid"].str.fullmatch(YTID_RE.pattern).to_numpy(dtype=bool)
