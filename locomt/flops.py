@@ -1,0 +1,148 @@
+"""``python -m locomt.flops``: parameters, GMACs and GFLOPs of every backbone at a preset.
+
+Examples::
+
+    python -m locomt.flops --preset audioset-vitb --pattern half --pattern all-cross
+    python -m locomt.flops --preset medvidcl-vitb --csv results/flops/medvidcl.csv
+    python -m locomt.flops --tokens v=1568,a=400 --pattern 8s+4va     # explicit token counts
+
+Counts come from the analytic cost model (``locomt.cost``), for one example, forward pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pandas as pd
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from locomt.cost import analytic_cost, count_params
+from locomt.io import atomic_write_csv, run_cli
+from locomt.modalities import ModalitySpec
+from locomt.models import ModelConfig, list_backbones
+from locomt.pattern import PRESETS
+from locomt.presets import get_preset, list_presets
+
+COLUMNS = [
+    "preset", "backbone", "pattern_name", "pattern", "tokens", "params", "gmacs", "gflops", "attn_gmacs",
+    "attn_share", "gflops_vs_joint", "tokenizer_gmacs", "projections_gmacs", "mlp_gmacs", "classifier_gmacs",
+]
+
+
+def parse_tokens(text: str, feature_dim: int) -> tuple[ModalitySpec, ...]:
+    """``v=1568,a=400`` -> feature-sequence modalities with those content token counts."""
+    mods = []
+    for part in text.split(","):
+        code, sep, count = part.partition("=")
+        code = code.strip()
+        if not sep or not count.strip().isdigit() or int(count) < 1:
+            raise ValueError(f"--tokens part {part!r}: expected CODE=COUNT with a positive count, e.g. v=1568,a=400")
+        mods.append(ModalitySpec(code, code, "features", length=int(count), feature_dim=feature_dim))
+    return tuple(mods)
+
+
+def tokens_label(cfg: ModelConfig) -> str:
+    """Content tokens per modality (CLS excluded), e.g. ``v=1568 a=400``."""
+    return " ".join(f"{m.code}={m.n_tokens}" for m in cfg.modalities)
+
+
+def rows_for(preset: str, base: ModelConfig, backbones: list[str], patterns: list[str]) -> list[dict]:
+    """One row per backbone (and per pattern for locomt), with ``gflops_vs_joint`` against joint."""
+    joint_gflops = analytic_cost(base.replace(backbone="joint")).gflops
+    rows = []
+    for backbone in backbones:
+        for name in patterns if backbone == "locomt" else [""]:
+            cfg = base.replace(backbone=backbone, pattern=name or base.pattern)
+            cost = analytic_cost(cfg)
+            rows.append({
+                "preset": preset,
+                "backbone": backbone,
+                "pattern_name": name,
+                "pattern": str(cfg.resolved_pattern()) if backbone == "locomt" else "",
+                "tokens": tokens_label(cfg),
+                "params": count_params(cfg),
+                "gmacs": cost.gmacs,
+                "gflops": cost.gflops,
+                "attn_gmacs": cost.attention / 1e9,
+                "attn_share": cost.attn_share,
+                "gflops_vs_joint": cost.gflops / joint_gflops,
+                "tokenizer_gmacs": cost.tokenizer / 1e9,
+                "projections_gmacs": cost.projections / 1e9,
+                "mlp_gmacs": cost.mlp / 1e9,
+                "classifier_gmacs": cost.classifier / 1e9,
+            })
+    return rows
+
+
+def render(df: pd.DataFrame, console: Console) -> None:
+    """One rich table per preset (its token counts in the title, named patterns spelled out below)."""
+    for preset, part in df.groupby("preset", sort=False):
+        named = {r.pattern_name: r.pattern for r in part.itertuples() if r.pattern_name not in ("", r.pattern)}
+        table = Table(title=f"{preset}: tokens {part.tokens.iloc[0]} (+1 CLS each), forward, 1 example",
+                      title_justify="left", caption="\n".join(f"{k} = {v}" for k, v in named.items()) or None,
+                      caption_justify="left", box=box.SIMPLE_HEAD)
+        table.add_column("backbone", no_wrap=True)
+        table.add_column("pattern", min_width=12, overflow="fold")
+        for col in ("params M", "GFLOPs", "attn GFLOPs", "attn %", "x joint"):
+            table.add_column(col, justify="right", no_wrap=True)
+        for r in part.itertuples():
+            table.add_row(r.backbone, r.pattern_name or r.pattern, f"{r.params / 1e6:.1f}", f"{r.gflops:.2f}",
+                          f"{2 * r.attn_gmacs:.2f}", f"{100 * r.attn_share:.1f}",
+                          f"{r.gflops_vs_joint:.3f}")
+        console.print(table)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m locomt.flops", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", action="append", help=f"model preset (repeatable): {', '.join(list_presets())}; "
+                   "default audioset-vitb")
+    p.add_argument("--pattern", action="append",
+                   help=f"locomt view pattern (repeatable): a spec such as 8s+4va or a preset ({', '.join(PRESETS)}); "
+                   "default half")
+    p.add_argument("--backbone", action="append", help=f"backbones to list (repeatable); default all: "
+                   f"{', '.join(list_backbones())}")
+    p.add_argument("--tokens", help="explicit content token counts per modality code, e.g. v=1568,a=400: "
+                   "modalities become precomputed feature sequences (linear projection) on the preset's shape")
+    p.add_argument("--feature-dim", type=int, help="input width of --tokens features (default: the model width)")
+    for flag, field in [("--layers", "n_layers"), ("--heads", "n_heads"), ("--width", "d_model"),
+                        ("--fusion-layer", "fusion_layer"), ("--bottlenecks", "n_bottlenecks"),
+                        ("--classes", "n_classes")]:
+        p.add_argument(flag, type=int, dest=field, help=f"override the preset's {field}")
+    p.add_argument("--csv", help="also write the table as CSV to this path (atomically)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    presets = args.preset or ["audioset-vitb"]
+    patterns = args.pattern or ["half"]
+    backbones = args.backbone or list_backbones()
+    for b in backbones:
+        if b not in list_backbones():
+            raise ValueError(f"unknown backbone {b!r}; expected one of {', '.join(list_backbones())}")
+    overrides = {k: getattr(args, k) for k in ("n_layers", "n_heads", "d_model", "fusion_layer", "n_bottlenecks",
+                                                "n_classes") if getattr(args, k) is not None}
+    rows = []
+    for preset in presets:
+        cfg = get_preset(preset)
+        if args.tokens:
+            mods = parse_tokens(args.tokens, args.feature_dim or overrides.get("d_model", cfg.d_model))
+            cfg, preset = cfg.replace(modalities=mods), f"{preset}+tokens"
+        cfg = cfg.replace(**overrides) if overrides else cfg
+        for name in patterns:  # fail on a bad pattern before printing anything
+            cfg.replace(pattern=name).resolved_pattern()
+        rows += rows_for(preset, cfg, backbones, patterns)
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    render(df, Console())
+    if args.csv:
+        atomic_write_csv(df, args.csv)
+        print(f"wrote {args.csv}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
