@@ -1,0 +1,313 @@
+"""``python -m locomt.bench``: wall-clock time of one fusion layer and of the whole model.
+
+For every backbone (locomt at each ``--pattern``) at paper-scale presets, batch 1 and 4, forward
+(eval, no grad) and forward+backward (train): median of ``--repeats`` timed runs after
+``--warmup`` untimed ones. Layer-scope runs are interleaved round-robin over the backbones so
+that drift in machine load hits them alike. Each row carries the FLOPs torch counts for exactly
+what was timed (forward or forward+backward, counted on the meta device), ``time_vs_joint``
+and ``flops_vs_joint`` against joint in the same run, ``saving_realised`` =
+(1 - time_vs_joint) / (1 - flops_vs_joint), and, at layer scope, ``time_vs_torch_layer``
+against ``torch.nn.TransformerEncoderLayer`` of joint's shape (the faster of its fast path and
+its regular path for forward).
+
+Examples::
+
+    python -m locomt.bench --scope layer --csv results/bench/layer.csv
+    python -m locomt.bench --preset audioset-tiny --scope model --batch 2 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import torch
+from rich import box
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+from torch import Tensor, nn
+
+from locomt.cost import flop_counter
+from locomt.io import atomic_write_csv, run_cli
+from locomt.models import ModelConfig, build_model, example_inputs, get_backbone, list_backbones
+from locomt.presets import get_preset, list_presets
+
+MODES = ("forward", "forward+backward")
+TORCH_LAYER = "torch-encoder-layer"
+
+
+@dataclass
+class Case:
+    """One thing to time: a module and a function that runs it once in a given mode."""
+
+    backbone: str
+    pattern_name: str
+    pattern: str
+    make: Callable[[torch.device], tuple[nn.Module, Callable[[nn.Module, str], None]]]
+    times: dict[str, list[float]] = field(default_factory=dict)
+
+
+def _layer_inputs(cfg: ModelConfig, batch: int, device, requires_grad: bool) -> tuple[list[Tensor], list]:
+    g = torch.Generator().manual_seed(0)
+    xs, masks = [], []
+    for m in cfg.modalities:
+        xs.append(torch.randn(batch, m.seq_len, cfg.d_model, generator=g).to(device).requires_grad_(requires_grad))
+        mask = None
+        if m.kind == "text":  # a quarter of the text positions are padding, as in real batches
+            mask = torch.zeros(batch, m.seq_len, dtype=torch.bool)
+            mask[:, m.seq_len - m.seq_len // 4:] = True
+            mask = mask.to(device)
+        masks.append(mask)
+    return xs, masks
+
+
+def layer_case(cfg: ModelConfig, batch: int) -> Case:
+    """The first fusion layer of ``cfg.backbone`` (for late, whose layers never fuse, the same index)."""
+    index = min(cfg.fusion_layer, cfg.n_layers - 1)
+    plan = get_backbone(cfg.backbone).plan(cfg)[index]
+
+    def make(device):
+        layer = plan.build(cfg).to(device)
+        z = None
+        if plan.kind == "bottleneck":
+            z = torch.randn(batch, cfg.n_bottlenecks, cfg.d_model).to(device)
+
+        def run(module, mode):
+            xs, masks = _layer_inputs(cfg, batch, device, mode != "forward")
+            streams = xs + [z] if z is not None else xs
+            out = module(streams, masks)
+            if mode != "forward":
+                torch.cat([o.flatten() for o in out]).sum().backward()
+
+        return layer, run
+
+    pattern = str(cfg.resolved_pattern()) if cfg.backbone == "locomt" else ""
+    return Case(cfg.backbone, cfg.pattern if cfg.backbone == "locomt" else "", pattern, make)
+
+
+def torch_layer_case(cfg: ModelConfig, batch: int) -> Case:
+    """torch.nn.TransformerEncoderLayer over the concatenated sequence, joint's fusion layer shape."""
+
+    def make(device):
+        layer = nn.TransformerEncoderLayer(cfg.d_model, cfg.n_heads, cfg.mlp_dim, dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True, layer_norm_eps=1e-6).to(device)
+
+        def run(module, mode):
+            xs, masks = _layer_inputs(cfg, batch, device, mode != "forward")
+            x = torch.cat(xs, dim=1)
+            pad = None
+            if any(m is not None for m in masks):
+                pad = torch.cat([m if m is not None else torch.zeros(x.shape[0], t.shape[1], dtype=torch.bool,
+                                                                    device=device) for m, t in zip(masks, xs)], 1)
+            out = module(x, src_key_padding_mask=pad)
+            if mode != "forward":
+                out.sum().backward()
+
+        return layer, run
+
+    return Case(TORCH_LAYER, "", "", make)
+
+
+def model_case(cfg: ModelConfig, batch: int) -> Case:
+    def make(device):
+        model = build_model(cfg).to(device)
+        inputs = example_inputs(cfg, batch=batch, device=device)
+
+        def run(module, mode):
+            out = module(inputs)
+            if mode != "forward":
+                out.sum().backward()
+
+        return model, run
+
+    pattern = str(cfg.resolved_pattern()) if cfg.backbone == "locomt" else ""
+    return Case(cfg.backbone, cfg.pattern if cfg.backbone == "locomt" else "", pattern, make)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _call(module: nn.Module, run, mode: str, device) -> float:
+    module.train(mode != "forward")
+    module.zero_grad(set_to_none=True)
+    _sync(device)
+    start = time.perf_counter()
+    if mode == "forward":
+        with torch.no_grad():
+            run(module, mode)
+    else:
+        run(module, mode)
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def _time_forward_torch_layer(module: nn.Module, run, device) -> float:
+    """The faster of TransformerEncoderLayer's eval fast path and its regular path, both without grad."""
+    fast = _call(module, run, "forward", device)
+    module.train(True)
+    _sync(device)
+    start = time.perf_counter()
+    with torch.no_grad():
+        run(module, "forward")
+    _sync(device)
+    return min(fast, time.perf_counter() - start)
+
+
+def time_cases(cases: list[Case], modes: list[str], device: torch.device, warmup: int, repeats: int,
+               round_robin: bool, progress: Progress | None = None, label: str = "") -> None:
+    """Fill ``case.times[mode]`` with ``repeats`` timings each, after ``warmup`` untimed runs."""
+    task = progress.add_task(label, total=len(cases) * len(modes) * (warmup + repeats)) if progress else None
+
+    def one(case, module, run, mode):
+        t = (_time_forward_torch_layer(module, run, device) if case.backbone == TORCH_LAYER and mode == "forward"
+             else _call(module, run, mode, device))
+        if progress:
+            progress.advance(task)
+        return t
+
+    if round_robin:
+        built = [c.make(device) for c in cases]
+        for mode in modes:
+            for case, (module, run) in zip(cases, built):
+                for _ in range(warmup):
+                    one(case, module, run, mode)
+            for _ in range(repeats):
+                for case, (module, run) in zip(cases, built):
+                    case.times.setdefault(mode, []).append(one(case, module, run, mode))
+        return
+    for case in cases:
+        module, run = case.make(device)
+        for mode in modes:
+            for _ in range(warmup):
+                one(case, module, run, mode)
+            case.times[mode] = [one(case, module, run, mode) for _ in range(repeats)]
+        del module, run
+
+
+def counted_flops(case: Case, mode: str) -> int:
+    """FLOPs torch executes for one run of ``case`` in ``mode``, counted on the meta device."""
+    with torch.device("meta"):
+        module, run = case.make(torch.device("meta"))
+    module.train(mode != "forward")
+    # forward is counted with grad enabled (same FLOPs): under no_grad on meta, a view of a parameter
+    # claims requires_grad without a grad accumulator, which FlopCounterMode's module tracker rejects
+    with flop_counter() as counter:
+        run(module, mode)
+    return counter.get_total_flops()
+
+
+def bench_rows(preset: str, scope: str, batch: int, cases: list[Case], modes: list[str], device: torch.device,
+               repeats: int) -> list[dict]:
+    rows = []
+    for mode in modes:
+        flops = {id(c): counted_flops(c, mode) for c in cases}
+        seconds = {id(c): statistics.median(c.times[mode]) for c in cases}
+        joint = next(c for c in cases if c.backbone == "joint")
+        ref = next((c for c in cases if c.backbone == TORCH_LAYER), None)
+        for c in cases:
+            tvj, fvj = seconds[id(c)] / seconds[id(joint)], flops[id(c)] / flops[id(joint)]
+            rows.append({
+                "preset": preset, "device": str(device), "threads": torch.get_num_threads(), "scope": scope,
+                "backbone": c.backbone, "pattern_name": c.pattern_name, "pattern": c.pattern, "batch": batch,
+                "mode": mode, "seconds": seconds[id(c)], "seconds_min": min(c.times[mode]),
+                "seconds_max": max(c.times[mode]), "repeats": repeats, "gflops": flops[id(c)] / 1e9,
+                "time_vs_joint": tvj, "flops_vs_joint": fvj,
+                # only where there is a saving to realise (bottleneck's 0.4% would give noise ratios)
+                "saving_realised": (1 - tvj) / (1 - fvj) if fvj < 0.99 else float("nan"),
+                "time_vs_torch_layer": seconds[id(c)] / seconds[id(ref)] if ref else float("nan"),
+            })
+    return rows
+
+
+def render(df: pd.DataFrame, console: Console) -> None:
+    for (preset, device, scope, batch), part in df.groupby(["preset", "device", "scope", "batch"], sort=False):
+        table = Table(title=f"{preset}, {scope}, batch {batch}, {device} ({part.threads.iloc[0]} threads)",
+                      title_justify="left", box=box.SIMPLE_HEAD)
+        for col in ("backbone", "pattern", "mode"):
+            table.add_column(col, no_wrap=True)
+        for col in ("seconds", "GFLOPs", "t/joint", "f/joint", "realised", "t/torch"):
+            table.add_column(col, justify="right", no_wrap=True)
+        for r in part.itertuples():
+            table.add_row(r.backbone.replace(TORCH_LAYER, "torch layer"), r.pattern_name,
+                          {"forward": "fwd", "forward+backward": "fwd+bwd"}[r.mode], f"{r.seconds:.4g}",
+                          f"{r.gflops:.4g}", f"{r.time_vs_joint:.3f}", f"{r.flops_vs_joint:.3f}",
+                          "" if pd.isna(r.saving_realised) else f"{r.saving_realised:.0%}",
+                          "" if pd.isna(r.time_vs_torch_layer) else f"{r.time_vs_torch_layer:.3f}")
+        console.print(table)
+    console.print("realised = (1 - t/joint) / (1 - f/joint): the share of the FLOP saving that shows in time")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m locomt.bench", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", action="append", help=f"repeatable; default audioset-vitb and medvidcl-vitb; "
+                   f"choices: {', '.join(list_presets())}")
+    p.add_argument("--scope", action="append", choices=["layer", "model"], help="repeatable; default both")
+    p.add_argument("--batch", action="append", type=int, help="repeatable; default 1 and 4")
+    p.add_argument("--mode", action="append", choices=MODES, help="repeatable; default both")
+    p.add_argument("--backbone", action="append", help="repeatable; default every registered backbone")
+    p.add_argument("--pattern", action="append", help="locomt patterns, repeatable; default half and all-cross")
+    p.add_argument("--device", action="append", help="repeatable; default cpu, and cuda when available")
+    p.add_argument("--warmup", type=int, default=1, help="untimed runs before timing (default 1)")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs; the median is reported (default 5)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--csv", help="write the rows as CSV here (rewritten atomically after every group)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    presets = args.preset or ["audioset-vitb", "medvidcl-vitb"]
+    scopes, batches, modes = args.scope or ["layer", "model"], args.batch or [1, 4], args.mode or list(MODES)
+    backbones = args.backbone or list_backbones()
+    if "joint" not in backbones:
+        backbones = ["joint"] + backbones  # the baseline every ratio is taken against
+    patterns = args.pattern or ["half", "all-cross"]
+    devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.repeats < 1 or args.warmup < 0:
+        raise ValueError(f"--repeats must be >= 1 and --warmup >= 0, got {args.repeats} and {args.warmup}")
+    configs = {}
+    for preset in presets:
+        base = get_preset(preset)
+        configs[preset] = [base.replace(backbone=b, pattern=p) for b in backbones
+                           for p in (patterns if b == "locomt" else [base.pattern])]
+        for cfg in configs[preset]:
+            get_backbone(cfg.backbone)
+            cfg.resolved_pattern()  # fail on a bad pattern before any timing
+    console = Console()
+    rows: list[dict] = []
+    with Progress(console=console, transient=True) as progress:
+        for device_name in devices:
+            device = torch.device(device_name)
+            for preset in presets:
+                for scope in scopes:
+                    for batch in batches:
+                        make = layer_case if scope == "layer" else model_case
+                        cases = [make(cfg, batch) for cfg in configs[preset]]
+                        if scope == "layer":
+                            cases.append(torch_layer_case(configs[preset][0], batch))
+                        time_cases(cases, modes, device, args.warmup, args.repeats, round_robin=scope == "layer",
+                                   progress=progress, label=f"{device_name} {preset} {scope} batch {batch}")
+                        group = bench_rows(preset, scope, batch, cases, modes, device, args.repeats)
+                        rows += group
+                        render(pd.DataFrame(group), console)
+                        if args.csv:
+                            atomic_write_csv(pd.DataFrame(rows), args.csv)
+    if args.csv:
+        console.print(f"wrote {args.csv}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
