@@ -13,9 +13,9 @@
 * both: ``DIR/synth_latents.csv`` (the hidden variables of every clip, for tests and analysis)
   and ``DIR/synth_config.json`` (the parameters; a rerun with the same ones skips finished clips).
 
-IDs are 11 characters of ``[A-Za-z0-9_-]``, about one in ten starting with ``-``. About one clip
-in ten is shorter than the nominal length (3/4 of it), like AudioSet segments cut at the end of a
-video; about one AudioSet start time in twenty is not a whole second. Every file is written under
+IDs are 11 characters of ``[A-Za-z0-9_-]``, one in ten starting with ``-``. One clip in ten is
+shorter than the nominal length (3/4 of it), like AudioSet segments cut at the end of a video;
+one AudioSet start time in twenty is not a whole second. Every file is written under
 a temporary name and renamed when complete, so a killed run never leaves a finished-looking clip.
 
 Generative rule
@@ -240,7 +240,7 @@ def _ytids(rng: np.random.Generator, n: int) -> list[str]:
     chars = np.array(list(YTID_CHARS))
     while len(out) < n:
         s = "".join(rng.choice(chars, 11))
-        if rng.random() < 0.1:
+        if len(out) % 10 == 0:  # like real YouTube IDs, some start with '-'
             s = "-" + s[1:]
         if s not in seen:
             seen.add(s)
@@ -253,8 +253,7 @@ def _split_sizes(n: int, fractions: tuple[float, ...]) -> list[int]:
     return [n - sum(sizes)] + sizes
 
 
-def _clip(rng: np.random.Generator, cfg: SynthConfig, colour: int, tone: int) -> Clip:
-    short = rng.random() < 0.1
+def _clip(rng: np.random.Generator, cfg: SynthConfig, colour: int, tone: int, short: bool) -> Clip:
     return Clip(
         colour=int(colour),
         tone=int(tone),
@@ -299,9 +298,9 @@ def _plan_audioset(cfg: SynthConfig, rng: np.random.Generator) -> list[dict]:
     ids = _ytids(rng, cfg.n)
     splits = ["balanced_train"] * _split_sizes(cfg.n, (0.8, 0.2))[0] + ["eval"] * _split_sizes(cfg.n, (0.8, 0.2))[1]
     items = []
-    for ytid, split in zip(ids, splits):
-        clip = _clip(rng, cfg, rng.integers(4), rng.integers(4))
-        start = float(rng.integers(0, 300)) + (0.5 if rng.random() < 0.05 else 0.0)
+    for k, (ytid, split) in enumerate(zip(ids, splits)):
+        clip = _clip(rng, cfg, rng.integers(4), rng.integers(4), short=k % 10 == 5)
+        start = float(rng.integers(0, 300)) + (0.5 if k % 20 == 7 else 0.0)
         end = start + clip.seconds
         items.append(
             {"split": split, "id": ytid, "start": start, "end": end, "clip": clip,
@@ -327,7 +326,7 @@ def _plan_medvidcl(cfg: SynthConfig, rng: np.random.Generator) -> list[dict]:
                 tone = (colour + int(rng.integers(1, 4))) % 4
             else:  # Non-medical: independent
                 tone = int(rng.integers(4))
-            clip = _clip(rng, cfg, colour, tone)
+            clip = _clip(rng, cfg, colour, tone, short=k % 10 == 5)
             topic = str(rng.choice(NONMEDICAL_WORDS if y == 2 else MEDICAL_WORDS))
             vid = ids[k]
             k += 1

@@ -102,6 +102,20 @@ def test_backends_agree(media):
         assert np.abs(a - b).max() < 0.05
 
 
+@pytest.mark.parametrize("side", [16, 48])
+def test_decord_width_bug_falls_back_to_pyav(tmp_path, side):
+    frames = np.stack([np.full((side, side, 3), frame_rgb(i), np.uint8) for i in range(8)])
+    path = write_clip(tmp_path / "small.mp4", frames, None, FPS, SR)
+    import decord
+
+    with pytest.raises(decord.DECORDError, match="from_size == to_size"):  # the bug this works around
+        decord.VideoReader(str(path)).get_batch([0])
+    cfg = VideoConfig(num_frames=8, size=side, mean=(0, 0, 0), std=(1, 1, 1))
+    x = read_video(path, cfg)
+    np.testing.assert_allclose(x.mean(axis=(2, 3)).T, frames.mean(axis=(1, 2)) / 255, atol=3 / 255)
+    np.testing.assert_array_equal(x, read_video(path, VideoConfig(8, side, (0, 0, 0), (1, 1, 1), "pyav")))
+
+
 def test_resize_and_crop_short_side():
     from locomt.data.decode import resize_crop_normalize
 
@@ -223,6 +237,12 @@ def test_log_mel_pads_trims_and_places_the_tone():
     peak = int(spec[:, 10:90].mean(axis=1).argmax())
     assert abs(mel_hz[peak] - TONE) < 60
     assert spec[:, 110:].max() == pytest.approx(-100.0)  # padding is silence (amin=1e-10 -> -100 dB)
+    # same values as librosa's own melspectrogram (the filter bank is cached, not re-derived)
+    padded = np.pad(wave, (0, SR))
+    ref = librosa.power_to_db(
+        librosa.feature.melspectrogram(y=padded, sr=SR, n_fft=512, hop_length=160, win_length=400, n_mels=64),
+        ref=1.0, amin=1e-10, top_db=None)[:, :200]
+    np.testing.assert_allclose(spec, ref, atol=1e-3)
     long = np.tile(wave, 5)  # 5 s: trimmed to 2 s
     assert log_mel(long, cfg).shape == (64, 200)
 

@@ -20,6 +20,7 @@ only (0 = padding, 1 = unknown), saved and loaded as JSON.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -138,7 +139,11 @@ def read_video(path: PathLike, cfg: VideoConfig = VideoConfig()) -> np.ndarray:
 
 
 class DecordVideoReader:
-    """decord 0.6.0 backend (random access through the container index)."""
+    """decord 0.6.0 backend (random access through the container index).
+
+    decord 0.6.0 cannot copy out frames of some widths (16, 24, 48, 72 px among others: "Check
+    failed: from_size == to_size"); for those this backend hands the file to PyAV.
+    """
 
     name = "decord"
 
@@ -172,6 +177,10 @@ class DecordVideoReader:
         try:
             out = vr.get_batch(list(indices)).asnumpy()
         except Exception as e:
+            if "DECORDArrayCopyFromTo" in str(e):
+                # decord 0.6.0 bug: frames of some widths (16, 24, 48, 72 px ...) fail to copy out
+                # of its frame buffer although the file is fine. PyAV decodes them identically.
+                return PyAVVideoReader().frames(p, indices)
             raise MediaError(p, f"truncated or corrupt video stream ({_reason(e)})") from None
         return out
 
@@ -365,6 +374,14 @@ def is_silent(wave: np.ndarray, threshold: float = 1e-4) -> bool:
     return wave.size == 0 or float(np.max(np.abs(wave))) < threshold
 
 
+@functools.lru_cache(maxsize=8)
+def _mel_basis(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> np.ndarray:
+    """librosa's mel filter bank, built once per setting (as librosa.feature.melspectrogram builds it)."""
+    import librosa
+
+    return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+
+
 def log_mel(wave: np.ndarray, cfg: AudioConfig = AudioConfig()) -> np.ndarray:
     """float32 (n_mels, cfg.n_frames) log-mel spectrogram in dB of ``wave`` padded (zeros at the
     end) or trimmed (from the start) to ``cfg.clip_seconds``."""
@@ -373,18 +390,10 @@ def log_mel(wave: np.ndarray, cfg: AudioConfig = AudioConfig()) -> np.ndarray:
     wave = np.asarray(wave, dtype=np.float32).reshape(-1)[: cfg.num_samples]
     if wave.size < cfg.num_samples:
         wave = np.pad(wave, (0, cfg.num_samples - wave.size))
-    mel = librosa.feature.melspectrogram(
-        y=wave,
-        sr=cfg.sample_rate,
-        n_fft=cfg.n_fft,
-        hop_length=cfg.hop_length,
-        win_length=cfg.win_length,
-        n_mels=cfg.n_mels,
-        fmin=cfg.fmin,
-        fmax=cfg.fmax,
-        power=2.0,
-        center=True,
-    )
+    power = np.abs(
+        librosa.stft(wave, n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length, center=True)
+    ) ** 2
+    mel = _mel_basis(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax) @ power
     db = librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None)
     n = cfg.n_frames
     if db.shape[1] >= n:
