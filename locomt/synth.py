@@ -86,17 +86,76 @@ AUDIOSET_CLASSES = (
     ("/t/dd99006", "Motion matches pulse"),
 )
 MEDICAL_WORDS = (
-    "knee", "insulin", "bandage", "fracture", "asthma", "stroke", "diabetes", "wound", "ankle",
-    "vaccine", "cpr", "injection", "stitches", "spine", "kidney", "heart", "migraine", "burn",
+    "knee",
+    "insulin",
+    "bandage",
+    "fracture",
+    "asthma",
+    "stroke",
+    "diabetes",
+    "wound",
+    "ankle",
+    "vaccine",
+    "cpr",
+    "injection",
+    "stitches",
+    "spine",
+    "kidney",
+    "heart",
+    "migraine",
+    "burn",
 )
 NONMEDICAL_WORDS = (
-    "guitar", "recipe", "football", "travel", "garden", "painting", "camera", "chess", "bicycle",
-    "baking", "fishing", "car", "piano", "dance", "makeup", "puppy", "minecraft", "surfing",
+    "guitar",
+    "recipe",
+    "football",
+    "travel",
+    "garden",
+    "painting",
+    "camera",
+    "chess",
+    "bicycle",
+    "baking",
+    "fishing",
+    "car",
+    "piano",
+    "dance",
+    "makeup",
+    "puppy",
+    "minecraft",
+    "surfing",
 )
 FILLER_WORDS = (
-    "video", "part", "the", "a", "new", "best", "simple", "my", "today", "first", "easy", "full",
-    "guide", "review", "episode", "vlog", "tips", "explained", "channel", "update", "how", "to",
-    "with", "and", "your", "about", "quick", "basics", "live", "story",
+    "video",
+    "part",
+    "the",
+    "a",
+    "new",
+    "best",
+    "simple",
+    "my",
+    "today",
+    "first",
+    "easy",
+    "full",
+    "guide",
+    "review",
+    "episode",
+    "vlog",
+    "tips",
+    "explained",
+    "channel",
+    "update",
+    "how",
+    "to",
+    "with",
+    "and",
+    "your",
+    "about",
+    "quick",
+    "basics",
+    "live",
+    "story",
 )
 YTID_CHARS = string.ascii_letters + string.digits + "_-"
 
@@ -121,7 +180,10 @@ class SynthConfig:
         if self.size < 16 or self.size % 2:
             raise ValueError(f"size={self.size}; expected an even number >= 16 (H.264 4:2:0)")
         if self.fps < 1 or self.seconds <= 0 or self.sample_rate < 8000:
-            raise ValueError(f"fps={self.fps}, seconds={self.seconds}, sample_rate={self.sample_rate}; expected fps >= 1, seconds > 0, sample_rate >= 8000")
+            raise ValueError(
+                f"fps={self.fps}, seconds={self.seconds}, sample_rate={self.sample_rate}; "
+                "expected fps >= 1, seconds > 0, sample_rate >= 8000"
+            )
 
 
 @dataclass(frozen=True)
@@ -303,8 +365,15 @@ def _plan_audioset(cfg: SynthConfig, rng: np.random.Generator) -> list[dict]:
         start = float(rng.integers(0, 300)) + (0.5 if k % 20 == 7 else 0.0)
         end = start + clip.seconds
         items.append(
-            {"split": split, "id": ytid, "start": start, "end": end, "clip": clip,
-             "labels": audioset_labels(clip), "file": f"{ytid}_{start:.3f}_{end:.3f}.mp4"}
+            {
+                "split": split,
+                "id": ytid,
+                "start": start,
+                "end": end,
+                "clip": clip,
+                "labels": audioset_labels(clip),
+                "file": f"{ytid}_{start:.3f}_{end:.3f}.mp4",
+            }
         )
     return items
 
@@ -338,7 +407,9 @@ def _plan_medvidcl(cfg: SynthConfig, rng: np.random.Generator) -> list[dict]:
             }
             if rng.random() < 0.8:
                 item["video_sub_title"] = _subtitle(rng, topic)
-            items.append({"split": split, "id": vid, "clip": clip, "json": item, "labels": [int(y)], "file": f"{vid}.mp4"})
+            items.append(
+                {"split": split, "id": vid, "clip": clip, "json": item, "labels": [int(y)], "file": f"{vid}.mp4"}
+            )
     return items
 
 
@@ -377,10 +448,21 @@ def _write_latents(out: Path, cfg: SynthConfig, items: list[dict]) -> None:
     for it in items:
         c: Clip = it["clip"]
         rows.append(
-            {"split": it["split"], "id": it["id"], "file": f"media/{it['file']}", "seconds": c.seconds,
-             "frames": max(1, round(c.seconds * cfg.fps)), "colour": c.colour, "colour_name": COLOURS[c.colour][0],
-             "brightness": round(c.brightness, 6), "tone": c.tone, "tone_hz": TONES_HZ[c.tone], "pulse": c.pulse,
-             "motion": c.motion, "labels": " ".join(map(str, it["labels"]))}
+            {
+                "split": it["split"],
+                "id": it["id"],
+                "file": f"media/{it['file']}",
+                "seconds": c.seconds,
+                "frames": max(1, round(c.seconds * cfg.fps)),
+                "colour": c.colour,
+                "colour_name": COLOURS[c.colour][0],
+                "brightness": round(c.brightness, 6),
+                "tone": c.tone,
+                "tone_hz": TONES_HZ[c.tone],
+                "pulse": c.pulse,
+                "motion": c.motion,
+                "labels": " ".join(map(str, it["labels"])),
+            }
         )
     _atomic_write_text(out / "synth_latents.csv", pd.DataFrame(rows).to_csv(index=False, lineterminator="\n"))
 
@@ -415,7 +497,13 @@ def generate(out: str | os.PathLike, cfg: SynthConfig, progress: bool = True, ov
             path = media / it["file"]
             if not (reuse and path.exists()):
                 clip = it["clip"]
-                write_clip(path, render_video(clip, cfg.size, cfg.fps), render_audio(clip, cfg.sample_rate), cfg.fps, cfg.sample_rate)
+                write_clip(
+                    path,
+                    render_video(clip, cfg.size, cfg.fps),
+                    render_audio(clip, cfg.sample_rate),
+                    cfg.fps,
+                    cfg.sample_rate,
+                )
             bar.advance(task)
     if cfg.layout == "audioset":
         _write_audioset_metadata(out, cfg, items)
@@ -435,7 +523,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fps", type=int, default=8, help="frames per second (default 8)")
     p.add_argument("--seconds", type=float, default=2.0, help="nominal clip length (default 2.0)")
     p.add_argument("--sample-rate", type=int, default=16000, help="audio sample rate in Hz (default 16000)")
-    p.add_argument("--overwrite", action="store_true", help="rewrite every clip even if the folder holds another config")
+    p.add_argument(
+        "--overwrite", action="store_true", help="rewrite every clip even if the folder holds another config"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
     try:

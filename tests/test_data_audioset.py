@@ -114,7 +114,7 @@ GOOD = '--PJHxphWEs, 30.000, 40.000, "/m/09x0r,/t/dd00088"\n'
     [
         ('abcdefghijk, 1.000, 5.000, "/m/09x0r", "x"\n', ["5 fields", "expected 4"]),
         ("abcdefghijk, 1.000, 5.000\n", ["3 field(s)", "expected 4 fields"]),
-        ('abcdefghijk, 1.000, 5.000, /m/09x0r,/m/05zppz\n', ["5 fields", "double quotes"]),
+        ("abcdefghijk, 1.000, 5.000, /m/09x0r,/m/05zppz\n", ["5 fields", "double quotes"]),
         ('#NAME?, 1.000, 5.000, "/m/09x0r"\n', ["'#NAME?'", "11 characters"]),
         ('abcdefghijk, 1.0x0, 5.000, "/m/09x0r"\n', ["start_seconds '1.0x0'", "number of seconds"]),
         ('abcdefghijk, 1.000, soon, "/m/09x0r"\n', ["end_seconds 'soon'", "number of seconds"]),

@@ -57,7 +57,9 @@ def media(tmp_path_factory) -> dict[str, Path]:
     (root / "truncated.mp4").write_bytes(data[: len(data) // 2])
     (root / "random.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 20000, dtype=np.uint8).tobytes())
     (root / "random.wav").write_bytes(np.random.default_rng(1).integers(0, 256, 5000, dtype=np.uint8).tobytes())
-    sf.write(root / "tone22k.wav", (0.3 * np.sin(2 * np.pi * 1000 * np.arange(22050) / 22050)).astype(np.float32), 22050)
+    sf.write(
+        root / "tone22k.wav", (0.3 * np.sin(2 * np.pi * 1000 * np.arange(22050) / 22050)).astype(np.float32), 22050
+    )
     sf.write(root / "tone.flac", tone, SR)
     for name in ("zero.mp4", "truncated.mp4", "random.mp4", "random.wav", "tone22k.wav", "tone.flac"):
         paths[name.replace(".", "_")] = root / name
@@ -166,7 +168,9 @@ def test_truncated_faststart_mp4(tmp_path, backend):
         s.pix_fmt = "yuv420p"
         rng = np.random.default_rng(0)
         for _ in range(48):  # noisy frames, so the media data dwarfs the header
-            out.mux(s.encode(av.VideoFrame.from_ndarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8), format="rgb24")))
+            out.mux(
+                s.encode(av.VideoFrame.from_ndarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8), format="rgb24"))
+            )
         out.mux(s.encode())
     data = src.read_bytes()
     bad = tmp_path / "fs_cut.mp4"
@@ -241,7 +245,10 @@ def test_log_mel_pads_trims_and_places_the_tone():
     padded = np.pad(wave, (0, SR))
     ref = librosa.power_to_db(
         librosa.feature.melspectrogram(y=padded, sr=SR, n_fft=512, hop_length=160, win_length=400, n_mels=64),
-        ref=1.0, amin=1e-10, top_db=None)[:, :200]
+        ref=1.0,
+        amin=1e-10,
+        top_db=None,
+    )[:, :200]
     np.testing.assert_allclose(spec, ref, atol=1e-3)
     long = np.tile(wave, 5)  # 5 s: trimmed to 2 s
     assert log_mel(long, cfg).shape == (64, 200)
@@ -257,7 +264,9 @@ def test_bad_audio_config():
 STDLIB_WAV = Path(sysconfig.get_paths()["stdlib"]) / "test" / "audiodata" / "pluck-pcm16.wav"
 
 
-@pytest.mark.skipif(not STDLIB_WAV.is_file(), reason=f"{STDLIB_WAV} (a wav shipped with CPython's test suite) not installed")
+@pytest.mark.skipif(
+    not STDLIB_WAV.is_file(), reason=f"{STDLIB_WAV} (a wav shipped with CPython's test suite) not installed"
+)
 def test_wav_nobody_here_made():
     wave = read_audio(STDLIB_WAV, SR)
     info = sf.info(str(STDLIB_WAV))

@@ -19,16 +19,26 @@ def touch(root: Path, rel: str) -> Path:
 
 def segments(*rows: tuple[str, float, float]) -> pd.DataFrame:
     return pd.DataFrame(
-        {"ytid": [r[0] for r in rows], "start_seconds": [r[1] for r in rows], "end_seconds": [r[2] for r in rows],
-         "labels": [[0]] * len(rows)}
+        {
+            "ytid": [r[0] for r in rows],
+            "start_seconds": [r[1] for r in rows],
+            "end_seconds": [r[2] for r in rows],
+            "labels": [[0]] * len(rows),
+        }
     )
 
 
 def test_candidate_stems_forms():
     stems = candidate_stems("--PJHxphWEs", 30.0, 40.0)
     assert stems[0] == "--PJHxphWEs"
-    for s in ["--PJHxphWEs_30.000_40.000", "--PJHxphWEs_30_40", "--PJHxphWEs_30.000", "--PJHxphWEs_30",
-              "Y--PJHxphWEs", "Y--PJHxphWEs_30.000_40.000"]:
+    for s in [
+        "--PJHxphWEs_30.000_40.000",
+        "--PJHxphWEs_30_40",
+        "--PJHxphWEs_30.000",
+        "--PJHxphWEs_30",
+        "Y--PJHxphWEs",
+        "Y--PJHxphWEs_30.000_40.000",
+    ]:
         assert s in stems
     frac = candidate_stems("AE5oZzfu2-E", 239.8, 249.8)
     assert "AE5oZzfu2-E_239.800_249.800" in frac and "AE5oZzfu2-E_239.8_249.8" in frac

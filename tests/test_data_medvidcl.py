@@ -32,7 +32,15 @@ EXCERPT_COUNTS = {
 
 
 def check_split(df, expected_counts):
-    assert list(df.columns) == ["video_id", "video_link", "video_title", "video_sub_title", "label", "label_index", "text"]
+    assert list(df.columns) == [
+        "video_id",
+        "video_link",
+        "video_title",
+        "video_sub_title",
+        "label",
+        "label_index",
+        "text",
+    ]
     assert dict(Counter(df["label"])) == expected_counts
     assert (df["label"].map(CLASSES.index) == df["label_index"]).all()
     assert df["video_id"].is_unique and df["video_id"].str.len().eq(11).all()
@@ -50,7 +58,11 @@ def test_excerpt_splits():
         assert (~df["video_title"].map(str.isascii)).sum() == 3  # \\uXXXX escapes decoded
     first = splits["train"].iloc[0]
     assert (first.video_id, first.video_title, first.label, first.label_index) == (
-        "dnzpr6Yj29I", "Cat Scratch Disease", "Medical Non-instructional", 1)
+        "dnzpr6Yj29I",
+        "Cat Scratch Disease",
+        "Medical Non-instructional",
+        1,
+    )
 
 
 @needs_shared
@@ -74,13 +86,27 @@ def test_excerpts_are_real_items():
 
 def test_subtitles_join_the_text(tmp_path):
     items = [
-        {"video_id": "abcdefghijk", "video_link": "https://www.youtube.com/watch?v=abcdefghijk",
-         "video_title": "How to splint a finger", "label": "Medical Instructional",
-         "video_sub_title": "  first take the splint  "},
-        {"video_id": "-bcdefghijk", "video_link": "https://www.youtube.com/watch?v=-bcdefghijk",
-         "video_title": "Guitar lesson", "label": "Non-medical", "video_sub_title": None},
-        {"video_id": "_bcdefghijk", "video_link": "https://www.youtube.com/watch?v=_bcdefghijk",
-         "video_title": "Flu season", "label": "Medical Non-instructional", "extra": 3},
+        {
+            "video_id": "abcdefghijk",
+            "video_link": "https://www.youtube.com/watch?v=abcdefghijk",
+            "video_title": "How to splint a finger",
+            "label": "Medical Instructional",
+            "video_sub_title": "  first take the splint  ",
+        },
+        {
+            "video_id": "-bcdefghijk",
+            "video_link": "https://www.youtube.com/watch?v=-bcdefghijk",
+            "video_title": "Guitar lesson",
+            "label": "Non-medical",
+            "video_sub_title": None,
+        },
+        {
+            "video_id": "_bcdefghijk",
+            "video_link": "https://www.youtube.com/watch?v=_bcdefghijk",
+            "video_title": "Flu season",
+            "label": "Medical Non-instructional",
+            "extra": 3,
+        },
     ]
     path = tmp_path / "train.json"
     path.write_text(json.dumps(items))
@@ -89,15 +115,25 @@ def test_subtitles_join_the_text(tmp_path):
     assert df["label_index"].tolist() == [0, 2, 1]
 
 
-GOOD = {"video_id": "abcdefghijk", "video_link": "https://www.youtube.com/watch?v=abcdefghijk",
-        "video_title": "A title", "label": "Non-medical"}
+GOOD = {
+    "video_id": "abcdefghijk",
+    "video_link": "https://www.youtube.com/watch?v=abcdefghijk",
+    "video_title": "A title",
+    "label": "Non-medical",
+}
 
 
 @pytest.mark.parametrize(
     "bad, fragments",
     [
-        ({k: v for k, v in GOOD.items() if k != "video_title"}, ["item 1", "missing key 'video_title'", "expected keys"]),
-        ({**GOOD, "label": "Medical instructional"}, ["item 1", "label 'Medical instructional'", "'Medical Instructional'"]),
+        (
+            {k: v for k, v in GOOD.items() if k != "video_title"},
+            ["item 1", "missing key 'video_title'", "expected keys"],
+        ),
+        (
+            {**GOOD, "label": "Medical instructional"},
+            ["item 1", "label 'Medical instructional'", "'Medical Instructional'"],
+        ),
         ({**GOOD, "label": "medical"}, ["label 'medical'", "'Non-medical'"]),
         ({**GOOD, "video_title": 42}, ["video_title 42", "non-empty string"]),
         ({**GOOD, "video_sub_title": ["a"]}, ["video_sub_title ['a']", "string or null"]),

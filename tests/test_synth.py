@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
 import numpy as np
 import pandas as pd
 import pytest
@@ -70,7 +71,10 @@ def test_audioset_layout_reads_back(audioset_dir):
         assert lines[0].startswith("# Segments csv created")
         n_pos = int(df["labels"].map(len).sum())
         n_unique = len({i for labels in df["labels"] for i in labels})
-        assert lines[1] == f"# num_ytids={len(df)}, num_segs={len(df)}, num_unique_labels={n_unique}, num_positive_labels={n_pos}"
+        assert (
+            lines[1]
+            == f"# num_ytids={len(df)}, num_segs={len(df)}, num_unique_labels={n_unique}, num_positive_labels={n_pos}"
+        )
         assert lines[2] == "# YTID, start_seconds, end_seconds, positive_labels"
         for line in lines[3:]:
             assert re.fullmatch(r'[A-Za-z0-9_-]{11}, \d+\.\d{3}, \d+\.\d{3}, "/t/dd\d{5}(,/t/dd\d{5})*"', line), line
@@ -103,7 +107,10 @@ def test_medvidcl_layout_reads_back(medvidcl_dir):
     assert ids.is_unique and ids.str.len().eq(11).all() and ids.str.startswith("-").any()
 
 
-@pytest.mark.skipif(not (SHARED_AUDIOSET / "class_labels_indices.csv").is_file(), reason=f"{SHARED_AUDIOSET} absent")
+@pytest.mark.skipif(
+    not (SHARED_AUDIOSET / "class_labels_indices.csv").is_file(),
+    reason=f"real AudioSet class table not found at {SHARED_AUDIOSET} (the ../shared folder beside the repo)",
+)
 def test_synthetic_mids_do_not_clash_with_real_ones():
     real = set(read_class_labels(SHARED_AUDIOSET / "class_labels_indices.csv")["mid"])
     assert not real & {m for m, _ in AUDIOSET_CLASSES}
@@ -184,7 +191,9 @@ def test_decoded_frames_equal_rendered_frames(audioset_dir):
     for row in latents(audioset_dir).head(5).itertuples(index=False):
         it = items[row.id]
         rendered = render_video(it["clip"], 32, 8).astype(np.float32).transpose(3, 0, 1, 2) / 255
-        video = read_video(audioset_dir / row.file, VideoConfig(num_frames=row.frames, size=32, mean=(0, 0, 0), std=(1, 1, 1)))
+        video = read_video(
+            audioset_dir / row.file, VideoConfig(num_frames=row.frames, size=32, mean=(0, 0, 0), std=(1, 1, 1))
+        )
         assert np.abs(video - rendered).mean() < 0.02
 
 
@@ -199,7 +208,9 @@ def test_fusion_beats_late_fusion_on_decoded_clips(medvidcl_dir):
 
     def video_audio(df):
         files = find_media(df, medvidcl_dir / "media")
-        v = np.stack([read_video(f.video, VideoConfig(4, 16, (0, 0, 0), (1, 1, 1))).mean(axis=(1, 2, 3)) for f in files])
+        v = np.stack(
+            [read_video(f.video, VideoConfig(4, 16, (0, 0, 0), (1, 1, 1))).mean(axis=(1, 2, 3)) for f in files]
+        )
         a = np.stack([read_log_mel(f.audio, acfg)[0].mean(axis=1) for f in files])
         return [torch.tensor(v, dtype=torch.float32), torch.tensor(a, dtype=torch.float32)]
 
@@ -230,7 +241,10 @@ def test_fusion_beats_late_fusion_on_decoded_clips(medvidcl_dir):
         return [torch.tensor(out)]
 
     tr, te = splits["train"], splits["test"]
-    y_tr, y_te = torch.tensor((tr["label_index"] == 2).to_numpy()).long(), torch.tensor((te["label_index"] == 2).to_numpy()).long()
+    y_tr, y_te = (
+        torch.tensor((tr["label_index"] == 2).to_numpy()).long(),
+        torch.tensor((te["label_index"] == 2).to_numpy()).long(),
+    )
     assert accuracy(fit(bow(tr), y_tr, 2, True), bow(te), y_te) >= 0.95
 
     med_tr, med_te = tr[tr["label_index"] < 2], te[te["label_index"] < 2]
@@ -288,7 +302,7 @@ def test_rerun_skips_finished_clips_and_guards_config(tmp_path):
 def test_failed_write_leaves_nothing(tmp_path):
     path = tmp_path / "clip.mp4"
     bad = np.zeros((4, 33, 33, 3), np.uint8)  # odd size: H.264 4:2:0 refuses it mid-write
-    with pytest.raises(Exception):
+    with pytest.raises(av.error.FFmpegError):
         write_clip(path, bad, np.zeros(1600, np.float32), 8, 16000)
     assert not path.exists() and not list(tmp_path.iterdir())
 
@@ -301,11 +315,30 @@ def test_config_errors():
 
 
 def test_cli(tmp_path, capsys):
-    assert main(["--layout", "medvidcl", "--out", str(tmp_path / "m"), "--n", "6", "--seed", "1", "--size", "16", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "--layout",
+                "medvidcl",
+                "--out",
+                str(tmp_path / "m"),
+                "--n",
+                "6",
+                "--seed",
+                "1",
+                "--size",
+                "16",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert "wrote 6 medvidcl-layout clips" in capsys.readouterr().out
     assert sum(len(v) for v in read_medvidcl(tmp_path / "m").values()) == 6
     with pytest.raises(SystemExit):
         main(["--layout", "kinetics", "--out", str(tmp_path / "k")])
     env = {**os.environ, "COLUMNS": "80"}
-    run = subprocess.run([sys.executable, "-m", "locomt.synth", "--help"], capture_output=True, text=True, env=env, check=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "locomt.synth", "--help"], capture_output=True, text=True, env=env, check=True
+    )
     assert "--layout {audioset,medvidcl}" in run.stdout

@@ -57,9 +57,7 @@ def read_class_labels(path: str | Path) -> pd.DataFrame:
     except pd.errors.ParserError as e:
         raise ValueError(f"{path}: cannot parse class table: {str(e).strip()}") from None
     if tuple(df.columns) != CLASS_COLUMNS:
-        raise ValueError(
-            f"{path}:1: header {','.join(map(str, df.columns))!r}; expected {','.join(CLASS_COLUMNS)!r}"
-        )
+        raise ValueError(f"{path}:1: header {','.join(map(str, df.columns))!r}; expected {','.join(CLASS_COLUMNS)!r}")
     seen: dict[str, int] = {}
     for i, (idx, mid, name) in enumerate(df.itertuples(index=False, name=None)):
         lineno = i + 2
@@ -133,7 +131,7 @@ def read_segments(path: str | Path, classes: pd.DataFrame | str | Path) -> pd.Da
         n_fields = len(next(csv.reader([text], skipinitialspace=True), []))
         if n_fields != 4:
             what = "empty line" if not text.strip() else f"{n_fields} field(s) in {text!r}"
-            raise ValueError(f"{path}:{lineno}: {what}; expected 4 fields (YTID, start, end, \"mid,mid\")")
+            raise ValueError(f'{path}:{lineno}: {what}; expected 4 fields (YTID, start, end, "mid,mid")')
 
     ytids = raw["ytid"].to_numpy(dtype=object)
     bad = ~raw["ytid"].str.fullmatch(YTID_RE.pattern).to_numpy(dtype=bool)
@@ -151,7 +149,8 @@ def read_segments(path: str | Path, classes: pd.DataFrame | str | Path) -> pd.Da
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(
-                f"{path}:{first_line + i}: {col} {raw[col].iloc[i]!r}; expected a non-negative number of seconds such as '30.000'"
+                f"{path}:{first_line + i}: {col} {raw[col].iloc[i]!r}; "
+                "expected a non-negative number of seconds such as '30.000'"
             )
         times[col] = values
     bad = times["end_seconds"] <= times["start_seconds"]
@@ -193,7 +192,9 @@ def label_matrix(segments: pd.DataFrame, num_classes: int) -> np.ndarray:
     return out
 
 
-def read_audioset(root: str | Path, splits: tuple[str, ...] = ("balanced_train", "eval")) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+def read_audioset(
+    root: str | Path, splits: tuple[str, ...] = ("balanced_train", "eval")
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     """Read the class table and the named splits found under ``root``.
 
     Returns ``({split: segments}, classes)``; splits whose CSV is absent are left out. ``splits``

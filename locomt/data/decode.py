@@ -93,9 +93,7 @@ def frame_indices(total: int, num_frames: int) -> np.ndarray:
     return np.minimum(((np.arange(num_frames) + 0.5) * total / num_frames).astype(np.int64), total - 1)
 
 
-def resize_crop_normalize(
-    frames: np.ndarray, size: int, mean: Sequence[float], std: Sequence[float]
-) -> np.ndarray:
+def resize_crop_normalize(frames: np.ndarray, size: int, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
     """uint8 (N, H, W, 3) frames -> float32 (3, N, size, size): short side to ``size``, centre crop,
     scale to 0..1, subtract ``mean`` and divide by ``std`` per channel."""
     import torch
@@ -390,9 +388,10 @@ def log_mel(wave: np.ndarray, cfg: AudioConfig = AudioConfig()) -> np.ndarray:
     wave = np.asarray(wave, dtype=np.float32).reshape(-1)[: cfg.num_samples]
     if wave.size < cfg.num_samples:
         wave = np.pad(wave, (0, cfg.num_samples - wave.size))
-    power = np.abs(
-        librosa.stft(wave, n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length, center=True)
-    ) ** 2
+    power = (
+        np.abs(librosa.stft(wave, n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length, center=True))
+        ** 2
+    )
     mel = _mel_basis(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax) @ power
     db = librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None)
     n = cfg.n_frames
@@ -463,7 +462,15 @@ class WordTokenizer:
         return np.stack(rows) if rows else np.zeros((0, max_len), np.int64)
 
     def save(self, path: PathLike) -> None:
-        data = {"type": "word", "version": 1, "lowercase": True, "pattern": self.pattern, "pad_id": PAD_ID, "unk_id": UNK_ID, "words": self.words}
+        data = {
+            "type": "word",
+            "version": 1,
+            "lowercase": True,
+            "pattern": self.pattern,
+            "pad_id": PAD_ID,
+            "unk_id": UNK_ID,
+            "words": self.words,
+        }
         tmp = Path(f"{path}.tmp")
         tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
         os.replace(tmp, path)
@@ -472,5 +479,7 @@ class WordTokenizer:
     def load(cls, path: PathLike) -> "WordTokenizer":
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         if data.get("type") != "word" or not isinstance(data.get("words"), list):
-            raise ValueError(f"{path}: type {data.get('type')!r}; expected a word tokenizer JSON written by WordTokenizer.save")
+            raise ValueError(
+                f"{path}: type {data.get('type')!r}; expected a word tokenizer JSON written by WordTokenizer.save"
+            )
         return cls(words=list(data["words"]), pattern=data.get("pattern", WORD_PATTERN))

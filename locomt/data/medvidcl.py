@@ -41,7 +41,9 @@ def read_split(path: str | Path) -> pd.DataFrame:
         with open(path, encoding="utf-8") as f:
             items = json.load(f)
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}); expected a JSON array of objects") from None
+        raise ValueError(
+            f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}); expected a JSON array of objects"
+        ) from None
     if not isinstance(items, list):
         raise ValueError(f"{path}: top-level {type(items).__name__}; expected a JSON array of objects")
     rows = []
@@ -49,10 +51,15 @@ def read_split(path: str | Path) -> pd.DataFrame:
     for i, item in enumerate(items):
         where = f"{path}: item {i}"
         if not isinstance(item, dict):
-            raise ValueError(f"{where}: {type(item).__name__} {str(item)[:60]!r}; expected an object with keys {', '.join(REQUIRED_KEYS)}")
+            raise ValueError(
+                f"{where}: {type(item).__name__} {str(item)[:60]!r}; "
+                f"expected an object with keys {', '.join(REQUIRED_KEYS)}"
+            )
         missing = [k for k in REQUIRED_KEYS if k not in item]
         if missing:
-            raise ValueError(f"{where}: missing key {missing[0]!r} (has {sorted(item)}); expected keys {', '.join(REQUIRED_KEYS)}")
+            raise ValueError(
+                f"{where}: missing key {missing[0]!r} (has {sorted(item)}); expected keys {', '.join(REQUIRED_KEYS)}"
+            )
         for k in REQUIRED_KEYS:
             if not isinstance(item[k], str) or not item[k]:
                 raise ValueError(f"{where}: {k} {item[k]!r}; expected a non-empty string")
@@ -67,7 +74,17 @@ def read_split(path: str | Path) -> pd.DataFrame:
         if sub is not None and not isinstance(sub, str):
             raise ValueError(f"{where}: {SUBTITLE_KEY} {sub!r}; expected a string or null")
         sub = (sub or "").strip()
-        rows.append((vid, item["video_link"], item["video_title"], sub, label, CLASSES.index(label), item_text(item["video_title"], sub)))
+        rows.append(
+            (
+                vid,
+                item["video_link"],
+                item["video_title"],
+                sub,
+                label,
+                CLASSES.index(label),
+                item_text(item["video_title"], sub),
+            )
+        )
     df = pd.DataFrame(rows, columns=list(COLUMNS))
     df["label_index"] = df["label_index"].astype("int64")
     return df
@@ -83,6 +100,8 @@ def read_medvidcl(root: str | Path, splits: tuple[str, ...] = SPLITS) -> dict[st
     for split in splits:
         path = root / f"{split}.json"
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: MedVidCL split file not found; expected {', '.join(s + '.json' for s in SPLITS)} in {root}")
+            raise FileNotFoundError(
+                f"{path}: MedVidCL split file not found; expected {', '.join(s + '.json' for s in SPLITS)} in {root}"
+            )
         out[split] = read_split(path)
     return out
