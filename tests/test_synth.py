@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import av
@@ -17,7 +18,7 @@ import torch
 
 from locomt.data.audioset import read_audioset, read_class_labels
 from locomt.data.decode import AudioConfig, VideoConfig, WordTokenizer, read_audio, read_log_mel, read_video
-from locomt.data.media import find_media, missing_media
+from locomt.data.media import MediaIndex, find_media, missing_media
 from locomt.data.medvidcl import CLASSES, read_medvidcl
 from locomt.synth import (
     AUDIOSET_CLASSES,
@@ -297,6 +298,27 @@ def test_rerun_skips_finished_clips_and_guards_config(tmp_path):
     with pytest.raises(ValueError, match="expected the same config"):
         generate(tmp_path, SynthConfig("audioset", n=6, seed=2, size=16), progress=False)
     generate(tmp_path, SynthConfig("audioset", n=6, seed=2, size=16), progress=False, overwrite=True)
+
+
+def test_killed_run_leaves_no_finished_looking_partial_clip(tmp_path):
+    out = tmp_path / "killed"
+    args = ["--layout", "audioset", "--out", str(out), "--n", "400", "--size", "32", "--no-progress"]
+    proc = subprocess.Popen([sys.executable, "-m", "locomt.synth", *args], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(list((out / "media").glob("*.mp4"))) < 10:
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+    done = sorted((out / "media").glob("*.mp4"))
+    assert 10 <= len(done) < 400, "the run finished before it could be killed"
+    assert not (out / "balanced_train_segments.csv").exists()  # metadata comes last
+    for path in done:  # every clip under its final name is complete
+        assert read_video(path, RAW).shape == (3, 4, 32, 32)
+        assert read_audio(path, 16000).size >= 16000
+    # a leftover '.part' file is never taken for a clip
+    assert len(MediaIndex(out / "media")) == len(done)
 
 
 def test_failed_write_leaves_nothing(tmp_path):
