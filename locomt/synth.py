@@ -31,16 +31,16 @@ Every clip has four hidden variables, drawn with ``numpy.random.default_rng`` fr
 
 AudioSet layout (c, f, p, m independent and uniform; multi-label, 6 classes):
 
-====  ===================  ========================  ==========================
-idx   display_name         rule                      modality needed
-====  ===================  ========================  ==========================
-0     Warm colour          c in {red, yellow}        video alone
-1     Cool colour          c in {green, blue}        video alone
-2     High tone            f in {990, 1485 Hz}       audio alone
-3     Pulsing tone         p = 1                     audio alone
-4     Colour matches tone  c = f (same index)        video AND audio
-5     Motion matches pulse m = p                     video AND audio
-====  ===================  ========================  ==========================
+====  ====================  ======================  ================
+idx   display_name          rule                    modality needed
+====  ====================  ======================  ================
+0     Warm colour           c in {red, yellow}      video alone
+1     Cool colour           c in {green, blue}      video alone
+2     High tone             f in {990, 1485 Hz}     audio alone
+3     Pulsing tone          p = 1                   audio alone
+4     Colour matches tone   c = f (same index)      video AND audio
+5     Motion matches pulse  m = p                   video AND audio
+====  ====================  ======================  ================
 
 Classes 4 and 5 are independent of each modality on its own (P(c=f | c) = 1/4 for every c,
 P(m=p | m) = 1/2 for every m), so a late-fusion model (per-modality logits averaged) cannot
@@ -56,7 +56,9 @@ MedVidCL layout (3 classes, each 1/3 of every split; text = title + subtitle):
 Filler words are drawn from one list for every class, so text does not separate the two medical
 classes, and c alone and f alone are uniform in every class. A fusion model can reach 100 %;
 late fusion is capped at about 1/3 + 2/3 * 2/3 = 78 % accuracy (on the medical items the best
-additive rule g(c) + h(f) gets 2/3 right). p and m are nuisances here.
+additive rule g(c) + h(f) gets 2/3 right). p and m are nuisances here. Measured in
+``tests/test_synth.py`` (n=300, seed 0, small MLPs on decoded clip features, held-out medical
+items): video+audio fused about 97 %, late fusion about 45 %.
 """
 
 from __future__ import annotations
