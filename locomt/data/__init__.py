@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from locomt.data.media import MediaError
-
-#: Modality codes used across locomt: video, audio, subtitle/title text.
-MODALITY_CODES = {"video": "v", "audio": "a", "text": "t"}
+from locomt.modalities import DEFAULT_CODES as MODALITY_CODES  # video v, audio a, text t
 
 __all__ = ["MODALITY_CODES", "MediaError"]
