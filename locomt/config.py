@@ -36,18 +36,26 @@ class TextConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where a dataset lives and how each item is decoded (every field here is part of the cache key,
-    except the loader settings ``batch_size`` and ``num_workers``)."""
+    """Where a dataset lives and how each item is decoded.
+
+    Every field that can change the decoded items is part of the cache key (see
+    ``locomt.data.cache.cache_key``); the loader settings ``batch_size``, ``num_workers`` and
+    ``synthetic`` are not. ``root`` is the metadata folder (AudioSet segment CSVs, MedVidCL split
+    JSONs) or, for ``dataset: manifest``, the manifest CSV itself (or a folder holding
+    ``manifest.csv``).
+    """
 
     dataset: str = "medvidcl"  # audioset | medvidcl | manifest
     root: str = "data/synthetic-medvidcl"  # the metadata files (segment CSVs / split JSONs / manifest)
-    media_root: str = ""  # clips; default: ROOT/media
+    media_root: str = ""  # clips; default: ROOT/media (manifest: paths are relative to the manifest)
     cache_dir: str = "data/cache"
     modalities: tuple[str, ...] = ("video", "audio", "text")
     video: VideoConfig = field(default_factory=VideoConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     text: TextConfig = field(default_factory=TextConfig)
     val_fraction: float = 0.1  # AudioSet has no validation split: a seeded slice of train
+    split_seed: int = 0  # seed of that slice
+    skip_silent: bool = True  # report and skip items whose audio is silent (peak < 1e-4)
     synthetic: dict = field(default_factory=dict)  # locomt.synth arguments when root is generated
     batch_size: int = 16
     num_workers: int = 0

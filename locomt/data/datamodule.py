@@ -1,0 +1,181 @@
+"""LightningDataModules over the decoded-item cache (AudioSet, MedVidCL, CSV manifest): memory-mapped, batched reads.
+
+``build_datamodule(cfg)`` returns a :class:`MultimodalDataModule`. ``prepare_data()`` builds the
+cache with :func:`locomt.prepare.prepare` when it is not complete (generating synthetic data first
+when ``data.synthetic`` asks for it); ``setup()`` opens the cache's arrays with
+``np.load(..., mmap_mode="r")``. Training never touches the media files.
+
+A batch is ``(inputs, target)``: ``inputs`` maps each name of ``data.modalities`` (in that order)
+to ``video`` float32 (B, 3, T, S, S), ``audio`` float32 (B, n_mels, n_frames) or ``text`` int64
+(B, max_len); ``target`` is int64 (B,) class indices (multiclass) or float32 (B, K) multi-hot
+(multilabel). Audio is standardised with the training split's mean and standard deviation (kept
+in the cache's meta.json). Training batches are shuffled by a generator seeded with ``cfg.seed``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
+
+from locomt.config import ExperimentConfig
+from locomt.data.cache import Cache
+from locomt.prepare import DATASETS, cache_for, check_dataset, ensure_root, prepare
+
+
+class CachedSplit(torch.utils.data.Dataset):
+    """One split of a complete cache. Indexed by a list of item indices, it returns a whole batch
+    (one fancy-indexed read per array); the memory maps open lazily in each loader process."""
+
+    def __init__(self, cache: Cache, split: str, modalities: tuple[str, ...], task: str,
+                 audio_norm: tuple[float, float] | None = None) -> None:
+        self.cache, self.split, self.modalities, self.task = cache, split, tuple(modalities), task
+        self.audio_norm = audio_norm
+        self._arrays: dict[str, np.ndarray] | None = None
+        self._len = int(self._open()["labels"].shape[0])
+
+    def _open(self) -> dict[str, np.ndarray]:
+        if self._arrays is None:
+            self._arrays = {name: self.cache.open_array(self.split, name) for name in (*self.modalities, "labels")}
+        return self._arrays
+
+    def __getstate__(self) -> dict[str, Any]:  # pickle paths, not mapped arrays (spawned loader workers)
+        return {**self.__dict__, "_arrays": None}
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __getitem__(self, index: int | list[int]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """A batch of the items at ``index`` (a list), or one item (an int) without the batch axis."""
+        single = isinstance(index, (int, np.integer))
+        idx = np.atleast_1d(np.asarray(index, dtype=np.int64))
+        order = np.argsort(idx, kind="stable")
+        sorted_idx = idx[order]
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        arrays = self._open()
+
+        def take(name: str) -> np.ndarray:
+            return np.asarray(arrays[name][sorted_idx])[inverse]  # sorted reads from the memory map
+
+        inputs: dict[str, torch.Tensor] = {}
+        for m in self.modalities:
+            if m == "text":
+                inputs[m] = torch.from_numpy(take(m).astype(np.int64))
+            else:
+                x = torch.from_numpy(take(m).astype(np.float32))
+                if m == "audio" and self.audio_norm is not None:
+                    mean, std = self.audio_norm
+                    x = (x - mean) / std
+                inputs[m] = x
+        labels = take("labels")
+        target = torch.from_numpy(labels.astype(np.int64 if self.task == "multiclass" else np.float32))
+        if single:
+            return {k: v[0] for k, v in inputs.items()}, target[0]
+        return inputs, target
+
+
+class MultimodalDataModule(L.LightningDataModule):
+    """Train/val/test loaders over the cache of ``cfg.data`` (see the module docstring)."""
+
+    def __init__(self, cfg: ExperimentConfig, prepare_workers: int | None = None, progress: bool = True) -> None:
+        super().__init__()
+        check_dataset(cfg.data)
+        self.cfg = cfg
+        self.prepare_workers = prepare_workers
+        self.progress = progress
+        self._cache: Cache | None = None
+        self._meta: dict[str, Any] | None = None
+        self.splits: dict[str, CachedSplit] = {}
+
+    # ------------------------------------------------------------------ cache
+    @property
+    def cache(self) -> Cache:
+        """The cache directory of the config (reads the metadata, so the data root must exist)."""
+        if self._cache is None:
+            ensure_root(self.cfg.data, progress=self.progress)
+            self._cache = cache_for(self.cfg.data)
+        return self._cache
+
+    def prepare_data(self) -> None:
+        """Build the cache unless it is complete (decoding each item once, in worker processes)."""
+        if not self.cache.complete:
+            prepare(self.cfg.data, workers=self.prepare_workers, progress=self.progress)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Open the memory-mapped arrays of every split."""
+        if self.splits:
+            return
+        meta = self.meta
+        norm = (meta["audio_mean"], meta["audio_std"]) if "audio_std" in meta else None
+        self.splits = {
+            s: CachedSplit(self.cache, s, tuple(self.cfg.data.modalities), meta["task"], norm)
+            for s in ("train", "val", "test")
+        }
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        if self._meta is None:
+            if not self.cache.complete:
+                raise RuntimeError(
+                    f"cache {self.cache.path} is not built; call prepare_data() first "
+                    "(or run python -m locomt.prepare --config ...)"
+                )
+            self._meta = self.cache.meta()
+        return self._meta
+
+    @property
+    def task(self) -> str:
+        """``multiclass`` or ``multilabel``."""
+        return self.meta["task"]
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.meta["class_names"])
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.meta["class_names"])
+
+    @property
+    def vocab_size(self) -> int | None:
+        """Size of the word vocabulary built from the training split (None without text)."""
+        return self.meta["vocab_size"]
+
+    # ------------------------------------------------------------------ loaders
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        self.setup()
+        ds = self.splits[split]
+        d = self.cfg.data
+        if shuffle:
+            gen = torch.Generator().manual_seed(self.cfg.seed)
+            base = RandomSampler(ds, generator=gen)
+        else:
+            base = SequentialSampler(ds)
+        return DataLoader(
+            ds,
+            sampler=BatchSampler(base, batch_size=d.batch_size, drop_last=False),
+            batch_size=None,  # the dataset returns whole batches
+            num_workers=d.num_workers,
+            persistent_workers=d.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+
+def build_datamodule(cfg: ExperimentConfig, prepare_workers: int | None = None,
+                     progress: bool = True) -> MultimodalDataModule:
+    """The data module of ``cfg.data.dataset`` (one of audioset, medvidcl, manifest)."""
+    if cfg.data.dataset not in DATASETS:
+        raise ValueError(f"data.dataset {cfg.data.dataset!r} is unknown; expected one of {', '.join(DATASETS)}")
+    return MultimodalDataModule(cfg, prepare_workers=prepare_workers, progress=progress)

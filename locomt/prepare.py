@@ -1,0 +1,557 @@
+"""``python -m locomt.prepare``: decode every item of a dataset once into the cache that training reads.
+
+    python -m locomt.prepare --config experiments/synthetic-medvidcl.yaml [KEY=VALUE ...] [--workers N] [--strict]
+
+Reads the dataset named by ``data.dataset`` (``audioset``, ``medvidcl`` or ``manifest``) from
+``data.root``, finds each row's media below ``data.media_root`` (default ``ROOT/media``), decodes
+video (``data.video``) and audio (``data.audio``) in worker processes and stores each item as soon
+as it is done (see :mod:`locomt.data.cache`); killed and rerun, it decodes only the rest. Then it
+builds the word tokenizer from the kept training items, writes the per-split arrays, ``report.csv``
+(every skipped item with its path and reason) and the completion marker. A cache whose key matches
+and is complete is left alone.
+
+Splits: MedVidCL train/val/test as the JSON files give them; AudioSet ``balanced_train`` is train
+minus a seeded ``data.val_fraction`` slice (seed ``data.split_seed``) that becomes val, because
+AudioSet has no validation split, and ``eval`` is test; a manifest names each row's split.
+
+Missing, zero-length, truncated, corrupt and (with ``data.skip_silent``) silent media are
+reported and skipped; ``--strict`` stops at the first one with a one-line error and exit status 2.
+When ``data.root`` is missing and ``data.synthetic`` holds ``locomt.synth`` arguments, the
+synthetic dataset is generated there first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import multiprocessing
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from locomt.config import DataConfig, ExperimentConfig, load_config
+from locomt.data.cache import FORMAT_VERSION, SPLITS, Cache, file_digest, key_digest, media_error_kind
+from locomt.data.decode import AudioConfig, VideoConfig, WordTokenizer, read_log_mel, read_video
+from locomt.data.media import MediaError, MediaFiles, MediaIndex, find_media
+from locomt.io import atomic_write_csv, run_cli
+
+DATASETS = ("audioset", "medvidcl", "manifest")
+MODALITIES = ("video", "audio", "text")
+AUDIOSET_FILES = ("class_labels_indices.csv", "balanced_train_segments.csv", "eval_segments.csv")
+MEDVIDCL_FILES = ("train.json", "val.json", "test.json")
+
+
+def default_workers() -> int:
+    """min(4, CPU cores)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+# ------------------------------------------------------------------------------ dataset plan
+
+
+@dataclass(frozen=True)
+class Item:
+    """One metadata row: where it goes, its media, its text and its class indices."""
+
+    split: str
+    row: int
+    item_id: str
+    files: MediaFiles
+    text: str
+    labels: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class DatasetPlan:
+    """Everything prepare needs to know about a dataset before decoding."""
+
+    dataset: str
+    task: str  # multiclass | multilabel
+    class_names: tuple[str, ...]
+    items: tuple[Item, ...]
+    media_root: Path
+
+
+def check_dataset(data: DataConfig) -> None:
+    """Reject an unknown dataset or modality with a one-line error naming the accepted ones."""
+    if data.dataset not in DATASETS:
+        raise ValueError(f"data.dataset {data.dataset!r} is unknown; expected one of {', '.join(DATASETS)}")
+    if not data.modalities:
+        raise ValueError(f"data.modalities is empty; expected some of {', '.join(MODALITIES)}")
+    for m in data.modalities:
+        if m not in MODALITIES:
+            raise ValueError(f"data.modalities: unknown modality {m!r}; expected some of {', '.join(MODALITIES)}")
+    if len(set(data.modalities)) != len(data.modalities):
+        raise ValueError(f"data.modalities {list(data.modalities)} repeats a modality; expected each at most once")
+    if data.dataset == "audioset" and "text" in data.modalities:
+        raise ValueError("data.modalities holds 'text' but AudioSet has no text; expected some of video, audio")
+    if not 0.0 <= data.val_fraction < 1.0:
+        raise ValueError(f"data.val_fraction {data.val_fraction}; expected a fraction in [0, 1)")
+
+
+def _manifest_path(data: DataConfig) -> Path:
+    from locomt.data.manifest import manifest_path
+
+    return manifest_path(data.root)
+
+
+def metadata_files(data: DataConfig) -> list[Path]:
+    """The metadata files a dataset is read from (their bytes are part of the cache key)."""
+    root = Path(data.root)
+    if data.dataset == "audioset":
+        return [root / f for f in AUDIOSET_FILES]
+    if data.dataset == "medvidcl":
+        return [root / f for f in MEDVIDCL_FILES]
+    return [_manifest_path(data)]
+
+
+def media_root(data: DataConfig) -> Path:
+    """``data.media_root``, or ``ROOT/media`` when empty (the manifest's folder for a manifest)."""
+    if data.dataset == "manifest":
+        return _manifest_path(data).parent
+    return Path(data.media_root) if data.media_root else Path(data.root) / "media"
+
+
+def _how_to_get(data: DataConfig) -> str:
+    root = data.root
+    if data.dataset == "manifest":
+        return (
+            f"expected a manifest CSV (columns split,path,label or labels[,text]) at {root} "
+            f"or {Path(root) / 'manifest.csv'}; see locomt/data/manifest.py"
+        )
+    files = AUDIOSET_FILES if data.dataset == "audioset" else MEDVIDCL_FILES
+    media = data.media_root or f"{root}/media"
+    clips = "YTID.mp4 or YTID_START_END.mp4" if data.dataset == "audioset" else "VIDEO_ID.mp4"
+    return (
+        f"put the official {', '.join(files)} in {root} and the clips ({clips}) in {media}, or generate "
+        f"a synthetic dataset: python -m locomt.synth --layout {data.dataset} --out {root} --n 300 --seed 0 "
+        f"(or set data.synthetic, e.g. {{layout: {data.dataset}, n: 300, seed: 0}})"
+    )
+
+
+def ensure_root(data: DataConfig, progress: bool = True) -> None:
+    """Make sure the metadata exists: generate a synthetic dataset when ``data.synthetic`` says so,
+    else raise FileNotFoundError naming the missing path and how to get the data."""
+    check_dataset(data)
+    missing = [p for p in metadata_files(data) if not p.is_file()]
+    if not missing:
+        return
+    if data.synthetic:
+        from locomt.synth import SynthConfig, generate
+
+        args = {"layout": data.dataset, **data.synthetic}
+        fields = [f.name for f in dataclasses.fields(SynthConfig)]
+        unknown = [k for k in args if k not in fields]
+        if unknown:
+            raise ValueError(f"data.synthetic: unknown key {unknown[0]!r}; expected some of {', '.join(fields)}")
+        if args["layout"] != data.dataset:
+            raise ValueError(
+                f"data.synthetic.layout {args['layout']!r} does not match data.dataset {data.dataset!r}; "
+                "expected the same layout (synthetic data exists for audioset and medvidcl)"
+            )
+        scfg = SynthConfig(**args)
+        print(f"generating synthetic {scfg.layout} data in {data.root} ({scfg.n} clips, seed {scfg.seed})")
+        generate(data.root, scfg, progress=progress)
+        return
+    root = Path(data.root)
+    what = f"data.root {root} does not exist" if not root.exists() else f"{missing[0]} not found"
+    raise FileNotFoundError(f"{what}; {_how_to_get(data)}")
+
+
+def _check_media_root(data: DataConfig) -> Path:
+    root = media_root(data)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"media root {root} does not exist; expected the folder holding the clips (data.media_root, "
+            f"default ROOT/media); {_how_to_get(data)}"
+        )
+    return root
+
+
+def plan_dataset(data: DataConfig) -> DatasetPlan:
+    """Read the metadata of ``data`` and match every row to its media files, split by split."""
+    check_dataset(data)
+    root = Path(data.root)
+    items: list[Item] = []
+    if data.dataset == "manifest":
+        from locomt.data.manifest import media_files, read_manifest
+
+        man = read_manifest(_manifest_path(data))
+        counters = dict.fromkeys(SPLITS, 0)
+        for split, path, labels, text in man.rows[["split", "path", "labels", "text"]].itertuples(index=False):
+            row = counters[split]
+            counters[split] += 1
+            items.append(Item(split, row, Path(path).stem, media_files(path), text, tuple(labels)))
+        return DatasetPlan("manifest", man.task, man.class_names, tuple(items), man.path.parent)
+
+    mroot = _check_media_root(data)
+    index = MediaIndex(mroot)
+    if data.dataset == "medvidcl":
+        from locomt.data.medvidcl import CLASSES, read_medvidcl
+
+        for split, df in read_medvidcl(root).items():
+            for row, (vid, text, label, files) in enumerate(
+                zip(df["video_id"], df["text"], df["label_index"], find_media(df, index))
+            ):
+                items.append(Item(split, row, str(vid), files, str(text), (int(label),)))
+        return DatasetPlan("medvidcl", "multiclass", tuple(CLASSES), tuple(items), mroot)
+
+    from locomt.data.audioset import read_audioset
+
+    splits, classes = read_audioset(root, ("balanced_train", "eval"))
+    train = splits["balanced_train"]
+    rng = np.random.default_rng(data.split_seed)
+    n_val = int(round(data.val_fraction * len(train)))
+    val_rows = set(rng.permutation(len(train))[:n_val].tolist())
+    parts = {
+        "train": train.iloc[[i for i in range(len(train)) if i not in val_rows]],
+        "val": train.iloc[sorted(val_rows)],
+        "test": splits["eval"],
+    }
+    for split, df in parts.items():
+        for row, (ytid, labels, files) in enumerate(zip(df["ytid"], df["labels"], find_media(df, index))):
+            items.append(Item(split, row, str(ytid), files, "", tuple(int(i) for i in labels)))
+    return DatasetPlan("audioset", "multilabel", tuple(classes["display_name"]), tuple(items), mroot)
+
+
+def cache_key(data: DataConfig) -> dict[str, Any]:
+    """Everything that decides the cached items: format version, dataset, resolved roots, a hash of
+    the metadata files, the modalities and the settings of each (video, audio with skip_silent,
+    text), and for AudioSet the validation slice (val_fraction, split_seed)."""
+    check_dataset(data)
+    mods = set(data.modalities)
+    key: dict[str, Any] = {
+        "format": FORMAT_VERSION,
+        "dataset": data.dataset,
+        "root": str(Path(data.root).resolve()),
+        "media_root": str(media_root(data).resolve()),
+        "metadata_sha256": file_digest(metadata_files(data)),
+        "modalities": sorted(mods),
+    }
+    if "video" in mods:
+        key["video"] = data.video.to_dict()
+    if "audio" in mods:
+        key["audio"] = data.audio.to_dict()
+        key["skip_silent"] = data.skip_silent
+    if "text" in mods:
+        key["text"] = dataclasses.asdict(data.text)
+    if data.dataset == "audioset":
+        key["split"] = {"val_fraction": data.val_fraction, "split_seed": data.split_seed}
+    return json.loads(json.dumps(key))  # tuples as lists, as key.json reads back
+
+
+def cache_for(data: DataConfig) -> Cache:
+    """The cache directory of ``data`` (``cache_dir/<dataset>-<digest of the key>``); needs the metadata."""
+    return Cache(Path(data.cache_dir) / f"{data.dataset}-{key_digest(cache_key(data))}")
+
+
+# ------------------------------------------------------------------------------ decoding
+
+
+def decode_media(
+    files: MediaFiles, modalities: tuple[str, ...], video: VideoConfig, audio: AudioConfig, skip_silent: bool
+) -> dict[str, np.ndarray]:
+    """Decode one item's media: float16 ``video`` (3, T, S, S) and/or ``audio`` (n_mels, n_frames).
+    Raises MediaError for a missing, empty, corrupt or (with ``skip_silent``) silent file."""
+    out: dict[str, np.ndarray] = {}
+    if "video" in modalities:
+        out["video"] = read_video(files.video, video).astype(np.float16)
+    if "audio" in modalities:
+        mel, silent = read_log_mel(files.audio, audio)
+        if silent and skip_silent:
+            raise MediaError(files.audio, "silent audio (peak amplitude below 1e-4)")
+        out["audio"] = mel.astype(np.float16)
+    for name, arr in out.items():
+        if not np.isfinite(arr).all():
+            path = files.video if name == "video" else files.audio
+            raise MediaError(path, f"{name} decodes to non-finite values in float16")
+    return out
+
+
+@dataclass(frozen=True)
+class _Job:
+    cache: str
+    split: str
+    row: int
+    files: MediaFiles
+    modalities: tuple[str, ...]
+    video: VideoConfig
+    audio: AudioConfig
+    skip_silent: bool
+
+
+def _run_job(job: _Job) -> tuple[str, int, dict[str, str] | None]:
+    """Decode one item and store it (or its failure) in the cache; runs in a worker process."""
+    cache = Cache(job.cache)
+    try:
+        arrays = decode_media(job.files, job.modalities, job.video, job.audio, job.skip_silent)
+    except MediaError as e:
+        err = {"path": str(e.path), "kind": media_error_kind(e.reason), "reason": e.reason}
+        cache.write_error(job.split, job.row, **err)
+        return job.split, job.row, err
+    cache.write_item(job.split, job.row, arrays)
+    return job.split, job.row, None
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _missing_error(item: Item, need: tuple[str, ...], root: Path) -> dict[str, str] | None:
+    """The report record of an item lacking a media file for a modality it needs, else None."""
+    for m in need:
+        f = getattr(item.files, m)
+        if f is None:
+            exts = ".mp4/.mkv/.webm" if m == "video" else ".wav/.flac or a container with audio"
+            return {
+                "path": str(root / item.item_id),
+                "kind": "missing",
+                "reason": f"missing media: no {m} file ({exts}) named {item.item_id}[_START[_END]] below {root}",
+            }
+        if not Path(f).is_file():
+            return {"path": str(f), "kind": "missing", "reason": "missing file"}
+    return None
+
+
+# ------------------------------------------------------------------------------ prepare
+
+
+@dataclass(frozen=True)
+class PrepareResult:
+    """What :func:`prepare` did: the cache, whether it was already complete, counts and rate."""
+
+    cache: Cache
+    reused: bool
+    counts: dict[str, int]
+    skipped: int
+    decoded: int
+    decode_seconds: float
+
+    @property
+    def items_per_second(self) -> float:
+        return self.decoded / self.decode_seconds if self.decode_seconds > 0 else float("nan")
+
+
+def _strict_error(err: dict[str, str], cache: Cache) -> ValueError:
+    return ValueError(
+        f"--strict: {err['path']}: {err['reason']} (every skipped item so far is in {cache.path / 'report.csv'})"
+    )
+
+
+def prepare(
+    data: DataConfig,
+    workers: int | None = None,
+    strict: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> PrepareResult:
+    """Build (or reuse) the cache of ``data``; see the module docstring."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    ensure_root(data, progress=progress)
+    cache = cache_for(data)
+    if cache.complete:
+        meta = cache.meta()
+        counts = meta["counts"]
+        log(
+            f"cache {cache.path} is complete (same key): nothing to do "
+            f"({', '.join(f'{s} {n}' for s, n in counts.items())}; {meta['skipped']} skipped)"
+        )
+        return PrepareResult(cache, True, counts, meta["skipped"], 0, 0.0)
+
+    plan = plan_dataset(data)
+    cache.write_key(cache_key(data))
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        raise ValueError(f"--workers {workers}; expected at least 1")
+    need = tuple(m for m in data.modalities if m in ("video", "audio"))
+    errors: dict[tuple[str, int], dict[str, str]] = {}
+    todo: list[_Job] = []
+    n_earlier = 0
+    for item in plan.items:
+        if cache.done(item.split, item.row):
+            n_earlier += 1
+            err = cache.read_error(item.split, item.row)
+            if err is not None:
+                errors[(item.split, item.row)] = err
+            continue
+        err = _missing_error(item, need, plan.media_root)
+        if err is not None:
+            cache.write_error(item.split, item.row, **err)
+            errors[(item.split, item.row)] = err
+            continue
+        todo.append(_Job(str(cache.path), item.split, item.row, item.files, need, data.video, data.audio,
+                         data.skip_silent))
+    by_key = {(it.split, it.row): it for it in plan.items}
+
+    def report() -> None:
+        rows = [{"split": s, "id": by_key[(s, r)].item_id, **e} for (s, r), e in sorted(
+            errors.items(), key=lambda kv: (SPLITS.index(kv[0][0]), kv[0][1]))]
+        cache.write_report(rows)
+
+    if strict and errors:
+        report()
+        raise _strict_error(next(iter(errors.values())), cache)
+
+    log(
+        f"preparing {len(plan.items)} {plan.dataset} items into {cache.path}: {len(todo)} to decode with "
+        f"{min(workers, max(1, len(todo)))} worker(s), {n_earlier} done by an earlier run"
+    )
+    columns = (TextColumn("[bold]prepare"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    start = time.perf_counter()
+    with Progress(*columns, disable=not progress) as bar:
+        task = bar.add_task("decode", total=len(todo))
+
+        def record(result: tuple[str, int, dict[str, str] | None]) -> None:
+            split, row, err = result
+            bar.advance(task)
+            if err is not None:
+                errors[(split, row)] = err
+                if strict:
+                    report()
+                    raise _strict_error(err, cache)
+
+        if workers == 1 or len(todo) <= 1:
+            for job in todo:
+                record(_run_job(job))
+        else:
+            ctx = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch threads
+            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
+                                     initializer=_init_worker) as pool:
+                pending: set[Future] = {pool.submit(_run_job, job) for job in todo}
+                try:
+                    while pending:
+                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for fut in finished:
+                            record(fut.result())
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+    seconds = time.perf_counter() - start
+    report()
+    decoded = len(todo)
+    if decoded:
+        log(f"decoded {decoded} items in {seconds:.1f} s ({decoded / seconds:.1f} items/s)")
+    if errors:
+        log(f"skipped {len(errors)} item(s) with unusable media; see {cache.path / 'report.csv'}")
+    counts = _consolidate(cache, plan, data, errors)
+    log(f"cache ready: {cache.path} ({', '.join(f'{s} {n}' for s, n in counts.items())})")
+    return PrepareResult(cache, False, counts, len(errors), decoded, seconds)
+
+
+def _consolidate(cache: Cache, plan: DatasetPlan, data: DataConfig, errors: dict) -> dict[str, int]:
+    """Write tokenizer, per-split arrays and items.csv, meta.json and the COMPLETE marker."""
+    kept = {s: [it for it in plan.items if it.split == s and (s, it.row) not in errors] for s in SPLITS}
+    if not kept["train"]:
+        raise ValueError(
+            f"no usable training items in {data.root} (every one is listed in {cache.path / 'report.csv'}); "
+            "expected at least one decodable clip in the train split"
+        )
+    mods = tuple(data.modalities)
+    K = len(plan.class_names)
+    vocab_size = None
+    tokenizer = None
+    if "text" in mods:
+        tokenizer = WordTokenizer.build((it.text for it in kept["train"]), data.text.vocab_size, data.text.min_count)
+        tokenizer.save(cache.path / "tokenizer.json")
+        vocab_size = tokenizer.vocab_size
+    shapes = {
+        "video": ((3, data.video.num_frames, data.video.size, data.video.size), np.float16),
+        "audio": ((data.audio.n_mels, data.audio.n_frames), np.float16),
+    }
+    for split, items in kept.items():
+        for m in mods:
+            if m in shapes:
+                shape, dtype = shapes[m]
+                rows = _LazyRows(cache, split, [it.row for it in items], m)
+                cache.write_array(split, m, rows, dtype, shape)
+        if tokenizer is not None:
+            ids = tokenizer.encode_batch([it.text for it in items], data.text.max_len).astype(np.int32)
+            cache.write_array(split, "text", ids, np.int32, (data.text.max_len,))
+        if plan.task == "multiclass":
+            labels = np.array([it.labels[0] for it in items], dtype=np.int64)
+            cache.write_array(split, "labels", labels, np.int64, ())
+        else:
+            hot = np.zeros((len(items), K), dtype=np.uint8)
+            for i, it in enumerate(items):
+                hot[i, list(it.labels)] = 1
+            cache.write_array(split, "labels", hot, np.uint8, (K,))
+        table = pd.DataFrame({
+            "row": [it.row for it in items],
+            "id": [it.item_id for it in items],
+            "video": [str(it.files.video or "") for it in items],
+            "audio": [str(it.files.audio or "") for it in items],
+            "labels": [";".join(plan.class_names[i] for i in it.labels) for it in items],
+        })
+        atomic_write_csv(table, cache.path / split / "items.csv")
+    meta: dict[str, Any] = {
+        "dataset": plan.dataset,
+        "task": plan.task,
+        "class_names": list(plan.class_names),
+        "modalities": list(mods),
+        "counts": {s: len(kept[s]) for s in SPLITS},
+        "skipped": len(errors),
+        "vocab_size": vocab_size,
+        "key": cache_key(data),
+    }
+    if "audio" in mods:
+        meta["audio_mean"], meta["audio_std"] = _mean_std(cache.open_array("train", "audio"))
+    cache.mark_complete(meta)
+    return meta["counts"]
+
+
+class _LazyRows:
+    """A sequence view of one modality of the stored items, read one item at a time."""
+
+    def __init__(self, cache: Cache, split: str, rows: list[int], name: str) -> None:
+        self.cache, self.split, self.rows, self.name = cache, split, rows, name
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        with np.load(self.cache.item_path(self.split, self.rows[i])) as z:
+            return z[self.name]
+
+
+def _mean_std(arr: np.ndarray, chunk: int = 256) -> tuple[float, float]:
+    """Mean and standard deviation of a (memory-mapped) array, in float64 chunks."""
+    total, sq, n = 0.0, 0.0, 0
+    for i in range(0, len(arr), chunk):
+        x = np.asarray(arr[i : i + chunk], dtype=np.float64)
+        total += float(x.sum())
+        sq += float((x * x).sum())
+        n += x.size
+    mean = total / max(n, 1)
+    return mean, float(np.sqrt(max(sq / max(n, 1) - mean * mean, 1e-12)))
+
+
+# ------------------------------------------------------------------------------ CLI
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m locomt.prepare", description=__doc__.split("\n")[0])
+    p.add_argument("--config", required=True, type=Path, help="experiment YAML (its data section is used)")
+    p.add_argument("overrides", nargs="*", help="dotted KEY=VALUE overrides, e.g. data.video.size=64")
+    p.add_argument("--workers", type=int, default=None, help=f"decoding processes (default min(4, cores) = {default_workers()})")
+    p.add_argument("--strict", action="store_true", help="stop at the first unusable media file (exit status 2)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    a = p.parse_args(argv)
+    cfg: ExperimentConfig = load_config(a.config, a.overrides)
+    prepare(cfg.data, workers=a.workers, strict=a.strict, progress=not a.no_progress)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))
