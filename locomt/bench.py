@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from locomt.cost import flop_counter
 from locomt.io import atomic_write_csv, run_cli
+from locomt.models.attention import concat_masks
 from locomt.models import ModelConfig, build_model, example_inputs, get_backbone, list_backbones
 from locomt.presets import get_preset, list_presets
 
@@ -55,6 +56,7 @@ class Case:
 
 
 def _layer_inputs(cfg: ModelConfig, batch: int, device, requires_grad: bool) -> tuple[list[Tensor], list]:
+    """Token streams (made once, outside the timed region) and the text padding masks."""
     g = torch.Generator().manual_seed(0)
     xs, masks = [], []
     for m in cfg.modalities:
@@ -75,16 +77,16 @@ def layer_case(cfg: ModelConfig, batch: int) -> Case:
 
     def make(device):
         layer = plan.build(cfg).to(device)
-        z = None
+        xs, masks = _layer_inputs(cfg, batch, device, requires_grad=True)
         if plan.kind == "bottleneck":
-            z = torch.randn(batch, cfg.n_bottlenecks, cfg.d_model).to(device)
+            xs.append(torch.randn(batch, cfg.n_bottlenecks, cfg.d_model).to(device).requires_grad_(True))
 
         def run(module, mode):
-            xs, masks = _layer_inputs(cfg, batch, device, mode != "forward")
-            streams = xs + [z] if z is not None else xs
-            out = module(streams, masks)
+            for x in xs:
+                x.grad = None
+            out = module(xs, masks)
             if mode != "forward":
-                torch.cat([o.flatten() for o in out]).sum().backward()
+                sum(o.sum() for o in out).backward()
 
         return layer, run
 
@@ -99,14 +101,13 @@ def torch_layer_case(cfg: ModelConfig, batch: int) -> Case:
         layer = nn.TransformerEncoderLayer(cfg.d_model, cfg.n_heads, cfg.mlp_dim, dropout=0.0, activation="gelu",
                                            batch_first=True, norm_first=True, layer_norm_eps=1e-6).to(device)
 
+        xs, masks = _layer_inputs(cfg, batch, device, requires_grad=True)
+        pad = concat_masks(masks, [x.shape[1] for x in xs], xs[0])
+
         def run(module, mode):
-            xs, masks = _layer_inputs(cfg, batch, device, mode != "forward")
-            x = torch.cat(xs, dim=1)
-            pad = None
-            if any(m is not None for m in masks):
-                pad = torch.cat([m if m is not None else torch.zeros(x.shape[0], t.shape[1], dtype=torch.bool,
-                                                                    device=device) for m, t in zip(masks, xs)], 1)
-            out = module(x, src_key_padding_mask=pad)
+            for x in xs:
+                x.grad = None
+            out = module(torch.cat(xs, dim=1), src_key_padding_mask=pad)  # as joint's layer concatenates
             if mode != "forward":
                 out.sum().backward()
 

@@ -32,10 +32,11 @@ def atomic_write_csv(df: pd.DataFrame, path: str | Path) -> Path:
 
 
 def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
-    """Run a CLI ``main``; a ValueError/KeyError/FileNotFoundError becomes one ``error:`` line and exit 2."""
+    """Run a CLI ``main``; bad input (ValueError, KeyError, OSError such as a missing file, or an
+    ArithmeticError such as a non-finite loss) becomes one ``error:`` line on stderr and exit 2."""
     try:
         return int(main(argv) or 0)
-    except (ValueError, KeyError, FileNotFoundError) as err:
+    except (ValueError, KeyError, OSError, ArithmeticError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"error: {msg}", file=sys.stderr)
         return 2
