@@ -39,7 +39,7 @@ class DataConfig:
     """Where a dataset lives and how each item is decoded.
 
     Every field that can change the decoded items is part of the cache key (see
-    ``locomt.data.cache.cache_key``); the loader settings ``batch_size``, ``num_workers`` and
+    ``locomt.prepare.cache_key``); the loader settings ``batch_size``, ``num_workers`` and
     ``synthetic`` are not. ``root`` is the metadata folder (AudioSet segment CSVs, MedVidCL split
     JSONs) or, for ``dataset: manifest``, the manifest CSV itself (or a folder holding
     ``manifest.csv``).

@@ -362,7 +362,7 @@ def prepare(
     cache = cache_for(data)
     if cache.complete:
         meta = cache.meta()
-        counts = meta["counts"]
+        counts = {s: meta["counts"][s] for s in SPLITS}
         log(
             f"cache {cache.path} is complete (same key): nothing to do "
             f"({', '.join(f'{s} {n}' for s, n in counts.items())}; {meta['skipped']} skipped)"
