@@ -356,7 +356,8 @@ def prepare(
     log: Callable[[str], None] = print,
 ) -> PrepareResult:
     """Build (or reuse) the cache of ``data``; see the module docstring."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
 
     ensure_root(data, progress=progress)
     cache = cache_for(data)
@@ -544,7 +545,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m locomt.prepare", description=__doc__.split("\n")[0])
     p.add_argument("--config", required=True, type=Path, help="experiment YAML (its data section is used)")
     p.add_argument("overrides", nargs="*", help="dotted KEY=VALUE overrides, e.g. data.video.size=64")
-    p.add_argument("--workers", type=int, default=None, help=f"decoding processes (default min(4, cores) = {default_workers()})")
+    p.add_argument("--workers", type=int, default=None,
+                   help=f"decoding processes (default min(4, cores) = {default_workers()})")
     p.add_argument("--strict", action="store_true", help="stop at the first unusable media file (exit status 2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     a = p.parse_args(argv)

@@ -17,7 +17,6 @@ from locomt.data.datamodule import MultimodalDataModule, build_datamodule
 from locomt.data.decode import WordTokenizer
 from locomt.data.medvidcl import read_medvidcl
 from locomt.models import build_model
-from locomt.synth import SynthConfig, generate
 
 REPO = Path(__file__).resolve().parents[1]
 

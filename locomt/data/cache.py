@@ -150,7 +150,8 @@ class Cache:
         return atomic_write_csv(pd.DataFrame(list(rows), columns=list(REPORT_COLUMNS)), self.path / "report.csv")
 
     # ------------------------------------------------------------------ consolidated arrays
-    def write_array(self, split: str, name: str, rows: Sequence[np.ndarray], dtype: Any, shape: tuple[int, ...]) -> Path:
+    def write_array(self, split: str, name: str, rows: Sequence[np.ndarray], dtype: Any,
+                    shape: tuple[int, ...]) -> Path:
         """``<split>/<name>.npy`` of ``rows`` stacked (each of ``shape``), filled through a memmap and renamed."""
         out = self.path / split / f"{name}.npy"
         out.parent.mkdir(parents=True, exist_ok=True)

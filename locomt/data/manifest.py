@@ -98,7 +98,9 @@ def read_manifest(path: str | Path) -> Manifest:
         names_per_row.append(sorted(set(names)))
     missing_splits = [s for s in SPLITS if not (df["split"].str.strip() == s).any()]
     if missing_splits:
-        raise ValueError(f"{path}: no rows with split {missing_splits[0]!r}; expected rows for each of {', '.join(SPLITS)}")
+        raise ValueError(
+            f"{path}: no rows with split {missing_splits[0]!r}; expected rows for each of {', '.join(SPLITS)}"
+        )
     class_names = tuple(sorted({n for names in names_per_row for n in names}))
     index = {n: i for i, n in enumerate(class_names)}
     rows = pd.DataFrame(
