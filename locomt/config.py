@@ -14,11 +14,14 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from locomt.data.decode import AudioConfig, VideoConfig
+
+if TYPE_CHECKING:
+    from locomt.models import ModelConfig
 
 
 class ConfigError(ValueError):

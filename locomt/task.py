@@ -20,7 +20,7 @@ from torch import Tensor
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, MultilabelAveragePrecision
 
-from locomt.config import OptimConfig
+from locomt.config import OptimConfig, from_dict, to_dict
 from locomt.cost import analytic_cost
 from locomt.models import ModelConfig, build_model
 
@@ -43,9 +43,14 @@ def metric_collection(task: str, n_classes: int) -> MetricCollection:
 class MultimodalTask(L.LightningModule):
     """Trains and evaluates ``build_model(model_cfg)`` for a multiclass or multilabel task."""
 
-    def __init__(self, model_cfg: ModelConfig, task: str, optim: OptimConfig = OptimConfig()) -> None:
+    def __init__(self, model_cfg: ModelConfig | dict, task: str, optim: OptimConfig | dict = OptimConfig()) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        if isinstance(model_cfg, dict):  # from a checkpoint's hyperparameters
+            model_cfg = ModelConfig.from_dict(model_cfg)
+        if isinstance(optim, dict):
+            optim = from_dict(OptimConfig, optim, "optim")
+        # plain data only, so checkpoints load with torch.load(weights_only=True)
+        self.save_hyperparameters({"model_cfg": to_dict(model_cfg), "task": task, "optim": to_dict(optim)})
         self.model_cfg, self.task, self.optim = model_cfg, task, optim
         self.model = build_model(model_cfg)
         metrics = metric_collection(task, model_cfg.n_classes)

@@ -146,7 +146,7 @@ def test_second_prepare_decodes_nothing(ref, monkeypatch):
 )
 def test_every_preprocessing_parameter_is_in_the_key(ref, override):
     cfg, result = ref
-    changed = load_config(None, [f"data.dataset=medvidcl", f"data.root={cfg.data.root}",
+    changed = load_config(None, ["data.dataset=medvidcl", f"data.root={cfg.data.root}",
                                  f"data.cache_dir={cfg.data.cache_dir}", *SMALL, override])
     assert prep.cache_for(changed.data).path != result.cache.path
 

@@ -27,7 +27,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from locomt.io import atomic_write_csv, atomic_write_text
+from locomt.io import atomic_path, atomic_write_bytes, atomic_write_csv, atomic_write_text
 
 FORMAT_VERSION = 1
 COMPLETE = "COMPLETE"
@@ -59,19 +58,6 @@ def file_digest(paths: Iterable[str | os.PathLike]) -> str:
 def key_digest(key: dict[str, Any]) -> str:
     """The short digest naming the cache directory of ``key``."""
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through ``.name.*.tmp`` and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def media_error_kind(reason: str) -> str:
@@ -130,7 +116,7 @@ class Cache:
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         path = self.item_path(split, row)
-        _atomic_write_bytes(path, buf.getvalue())
+        atomic_write_bytes(path, buf.getvalue())
         return path
 
     def read_item(self, split: str, row: int) -> dict[str, np.ndarray]:
@@ -154,11 +140,8 @@ class Cache:
                     shape: tuple[int, ...]) -> Path:
         """``<split>/<name>.npy`` of ``rows`` stacked (each of ``shape``), filled through a memmap and renamed."""
         out = self.path / split / f"{name}.npy"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            full = (len(rows), *shape)
+        full = (len(rows), *shape)
+        with atomic_path(out) as tmp:
             if len(rows) == 0:
                 with open(tmp, "wb") as f:  # np.memmap cannot map zero bytes
                     np.save(f, np.zeros(full, dtype=dtype), allow_pickle=False)
@@ -168,10 +151,6 @@ class Cache:
                     arr[i] = r
                 arr.flush()
                 del arr
-            os.replace(tmp, out)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         return out
 
     def open_array(self, split: str, name: str) -> np.ndarray:

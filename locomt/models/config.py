@@ -55,6 +55,13 @@ class ModelConfig:
     def resolved_pattern(self) -> Pattern:
         return resolve_pattern(self.pattern, self.codes, self.n_heads, self.n_fusion_layers)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        """Inverse of ``locomt.config.to_dict`` (modalities as a list of field mappings)."""
+        data = dict(data)
+        data["modalities"] = tuple(ModalitySpec(**m) for m in data["modalities"])
+        return cls(**data)
+
     def replace(self, **changes) -> "ModelConfig":
         from dataclasses import replace
 
