@@ -1,0 +1,142 @@
+"""``python -m locomt.train``: fit any backbone on a dataset, then test the best checkpoint.
+
+    python -m locomt.train --config experiments/synthetic-medvidcl.yaml model.backbone=locomt model.pattern=half
+    python -m locomt.train --resume runs/synthetic-medvidcl-20261124-101500
+
+A run directory holds ``config.yaml`` (the resolved config), ``metrics.csv`` (Lightning's CSV
+log), ``checkpoints/`` (``best.ckpt``, ``last.ckpt``, and ``interrupted.ckpt`` after Ctrl-C or
+a crash) and, when the run ends, ``metrics.json`` (test metrics, params, GMACs, GFLOPs, train
+seconds). ``--resume RUN_DIR`` continues from the newest of ``last.ckpt``/``interrupted.ckpt``
+with the saved config. The same config and seed give the same metrics on CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint, OnExceptionCheckpoint, RichProgressBar
+from lightning.pytorch.loggers import CSVLogger
+
+from locomt.config import ExperimentConfig, dump_config, load_config, model_config
+from locomt.cost import analytic_cost
+from locomt.io import atomic_write_text, run_cli
+from locomt.task import MultimodalTask
+
+RUN_DIR_ENV = "LOCOMT_RUN_DIR"  # lets DDP worker processes (re-launched by Lightning) find rank 0's run dir
+
+
+def monitor_metric(task: str) -> str:
+    """The validation metric that picks the best checkpoint (and that sweeps maximise)."""
+    return "val/acc" if task == "multiclass" else "val/mAP"
+
+
+def resume_checkpoint(run_dir: Path) -> Path:
+    """The newest of ``last.ckpt`` and ``interrupted.ckpt`` in a run directory."""
+    candidates = [p for p in (run_dir / "checkpoints" / "last.ckpt", run_dir / "checkpoints" / "interrupted.ckpt")
+                  if p.is_file()]
+    if not candidates:
+        raise FileNotFoundError(f"run {str(run_dir)!r} has no checkpoints/last.ckpt or interrupted.ckpt to resume from")
+    return max(candidates, key=lambda p: p.stat().st_mtime)
+
+
+def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False,
+          progress: bool = True) -> dict:
+    """Fit, test the best checkpoint and write ``metrics.json`` in ``run_dir``; return its contents."""
+    from locomt.data.datamodule import build_datamodule
+
+    run_dir = Path(run_dir)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    dm = build_datamodule(cfg)
+    dm.prepare_data()
+    dm.setup("fit")
+    mcfg = model_config(cfg, n_classes=dm.n_classes, vocab_size=dm.vocab_size)
+    task = MultimodalTask(mcfg, dm.task, cfg.optim)
+    metric = monitor_metric(dm.task)
+    ckpt_dir = run_dir / "checkpoints"
+    callbacks = [
+        ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=metric, mode="max", save_last=True),
+        OnExceptionCheckpoint(dirpath=ckpt_dir, filename="interrupted"),
+    ]
+    if progress:
+        callbacks.append(RichProgressBar())
+    t = cfg.trainer
+    trainer = L.Trainer(
+        default_root_dir=run_dir, max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices,
+        strategy=t.strategy, precision=t.precision, log_every_n_steps=t.log_every_n_steps,
+        gradient_clip_val=cfg.optim.grad_clip or None, deterministic=True, callbacks=callbacks,
+        logger=CSVLogger(run_dir, name="", version=""), enable_progress_bar=progress, enable_model_summary=False,
+    )
+    ckpt_path = str(resume_checkpoint(run_dir)) if resume else None
+    start = time.perf_counter()
+    trainer.fit(task, datamodule=dm, ckpt_path=ckpt_path)
+    train_seconds = time.perf_counter() - start
+    best = callbacks[0].best_model_path or None
+    test = trainer.test(task, datamodule=dm, ckpt_path=best or "last", verbose=False)[0]
+    cost = analytic_cost(mcfg)
+    result = {
+        "test": {k: float(v) for k, v in test.items()},
+        f"best_{metric.replace('/', '_')}": float(callbacks[0].best_model_score or float("nan")),
+        "backbone": mcfg.backbone,
+        "pattern": str(mcfg.resolved_pattern()) if mcfg.backbone == "locomt" else "",
+        "params": sum(p.numel() for p in task.model.parameters()),
+        "gmacs": cost.gmacs,
+        "gflops": cost.gflops,
+        "train_seconds": train_seconds,
+        "epochs": trainer.current_epoch,
+        "seed": cfg.seed,
+    }
+    if trainer.is_global_zero:
+        atomic_write_text(run_dir / "metrics.json", json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def new_run_dir(cfg: ExperimentConfig) -> Path:
+    return Path(cfg.trainer.out_dir) / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m locomt.train", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="experiment YAML (experiments/*.yaml)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--run-dir", help="where to write the run (default: TRAINER.OUT_DIR/NAME-TIMESTAMP)")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. model.pattern=half trainer.max_epochs=3")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    inherited = os.environ.get(RUN_DIR_ENV)  # set when Lightning re-launched us as a DDP worker
+    if args.resume:
+        run_dir = Path(args.resume)
+        if args.config or args.overrides:
+            raise ValueError("--resume takes the run's saved config.yaml; give no --config or overrides with it")
+        cfg = load_config(run_dir / "config.yaml")
+    else:
+        if not args.config:
+            raise ValueError("--config is required (e.g. --config experiments/synthetic-medvidcl.yaml), "
+                             "or --resume RUN_DIR")
+        cfg = load_config(args.config, args.overrides)
+        run_dir = Path(args.run_dir or inherited or new_run_dir(cfg))
+        if not inherited:
+            if (run_dir / "config.yaml").exists():
+                raise FileExistsError(f"run directory {str(run_dir)!r} already holds a run; use --resume {run_dir}")
+            atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    try:
+        result = train(cfg, run_dir, resume=bool(args.resume), progress=sys.stderr.isatty())
+    finally:
+        if not inherited:
+            os.environ.pop(RUN_DIR_ENV, None)
+    print(json.dumps({"run_dir": str(run_dir), **result["test"], "gflops": result["gflops"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

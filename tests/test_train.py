@@ -1,0 +1,99 @@
+"""`python -m locomt.train` end to end on a small synthetic MedVidCL-layout set: run directory,
+determinism, resume after an interrupt, one-line errors, and DDP on two CPU processes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from locomt.config import load_config
+from locomt.io import run_cli
+from locomt.train import main, train
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "experiments" / "synthetic-medvidcl.yaml"
+
+
+@pytest.fixture(scope="module")
+def data_overrides(tmp_path_factory):
+    """A 60-clip synthetic set and its cache, made once for this module."""
+    base = tmp_path_factory.mktemp("train-data")
+    return [f"data.root={base / 'synth'}", f"data.cache_dir={base / 'cache'}",
+            "data.synthetic={layout: medvidcl, n: 60, seed: 0, size: 32, fps: 8, seconds: 2.0}",
+            "data.batch_size=8", "model.n_layers=2", "model.fusion_layer=1", "model.d_model=32",
+            "model.n_heads=4", "trainer.max_epochs=2", "trainer.accelerator=cpu", "trainer.log_every_n_steps=1"]
+
+
+def _run(tmp_path, overrides, name="run"):
+    cfg = load_config(CONFIG, overrides)
+    run_dir = tmp_path / name
+    return train(cfg, run_dir, progress=False), run_dir
+
+
+def test_run_directory_and_determinism(tmp_path, data_overrides):
+    result, run_dir = _run(tmp_path, data_overrides + ["model.backbone=locomt", "model.pattern=half"])
+    for name in ("metrics.csv", "metrics.json", "checkpoints/best.ckpt", "checkpoints/last.ckpt"):
+        assert (run_dir / name).is_file(), name
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    assert saved == json.loads(json.dumps(result))
+    assert {"test/acc", "test/f1", "test/loss"} <= set(saved["test"])
+    assert saved["pattern"] == "2s+1va+1vt" and saved["gflops"] > 0 and saved["params"] > 0
+    assert saved["epochs"] == 2
+    again, _ = _run(tmp_path, data_overrides + ["model.backbone=locomt", "model.pattern=half"], name="again")
+    assert again["test"] == result["test"]
+
+
+def test_cli_writes_config_and_rejects_bad_input(tmp_path, data_overrides, capsys):
+    run_dir = tmp_path / "cli"
+    assert run_cli(main, ["--config", str(CONFIG), "--run-dir", str(run_dir), *data_overrides,
+                          "model.backbone=joint", "trainer.max_epochs=1"]) == 0
+    cfg = load_config(run_dir / "config.yaml")
+    assert cfg.model.backbone == "joint" and cfg.trainer.max_epochs == 1
+    capsys.readouterr()
+    assert run_cli(main, ["--config", str(CONFIG), "--run-dir", str(tmp_path / "bad"), "model.patern=half"]) == 2
+    assert "unknown config key 'model.patern'" in capsys.readouterr().err
+    assert run_cli(main, ["--config", str(CONFIG), "--run-dir", str(tmp_path / "nodata"),
+                          f"data.root={tmp_path / 'nowhere'}", "data.synthetic={}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and str(tmp_path / "nowhere") in err and "locomt.synth" in err
+    assert "\n" not in err
+    assert run_cli(main, ["--config", str(CONFIG), "--run-dir", str(run_dir), *data_overrides]) == 2
+    assert "already holds a run; use --resume" in capsys.readouterr().err
+
+
+def test_interrupt_then_resume(tmp_path, data_overrides):
+    run_dir = tmp_path / "interrupted"
+    cmd = [sys.executable, "-m", "locomt.train", "--config", str(CONFIG), "--run-dir", str(run_dir),
+           *data_overrides, "trainer.max_epochs=8"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while not (run_dir / "checkpoints" / "last.ckpt").exists() and time.time() < deadline:
+        time.sleep(0.5)
+    assert (run_dir / "checkpoints" / "last.ckpt").exists(), proc.stdout.read() if proc.poll() is not None else ""
+    proc.send_signal(signal.SIGINT)  # Ctrl-C
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode != 0, out
+    assert not (run_dir / "metrics.json").exists()
+    assert (run_dir / "checkpoints" / "interrupted.ckpt").is_file(), out
+    done = subprocess.run([sys.executable, "-m", "locomt.train", "--resume", str(run_dir)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["epochs"] == 8
+
+
+def test_ddp_on_two_cpu_processes(tmp_path, data_overrides):
+    run_dir = tmp_path / "ddp"
+    env = {k: v for k, v in os.environ.items() if k != "LOCOMT_RUN_DIR"}
+    proc = subprocess.run([sys.executable, "-m", "locomt.train", "--config", str(CONFIG), "--run-dir", str(run_dir),
+                           *data_overrides, "trainer.devices=2", "trainer.strategy=ddp", "trainer.max_epochs=1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert "test/acc" in metrics["test"]
+    assert not list(tmp_path.glob("*-20*")), "a worker process made a second run directory"
