@@ -2,8 +2,8 @@
 
 For every backbone (locomt at each ``--pattern``) at paper-scale presets, batch 1 and 4, forward
 (eval, no grad) and forward+backward (train): median of ``--repeats`` timed runs after
-``--warmup`` untimed ones. Layer-scope runs are interleaved round-robin over the backbones so
-that drift in machine load hits them alike. Each row carries the FLOPs torch counts for exactly
+``--warmup`` untimed ones, interleaved round-robin over the backbones so that drift in machine
+load hits them alike. Each row carries the FLOPs torch counts for exactly
 what was timed (forward or forward+backward, counted on the meta device), ``time_vs_joint``
 and ``flops_vs_joint`` against joint in the same run, ``saving_realised`` =
 (1 - time_vs_joint) / (1 - flops_vs_joint), and, at layer scope, ``time_vs_torch_layer``
@@ -23,7 +23,6 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import pandas as pd
@@ -164,8 +163,11 @@ def _time_forward_torch_layer(module: nn.Module, run, device) -> float:
 
 
 def time_cases(cases: list[Case], modes: list[str], device: torch.device, warmup: int, repeats: int,
-               round_robin: bool, progress: Progress | None = None, label: str = "") -> None:
-    """Fill ``case.times[mode]`` with ``repeats`` timings each, after ``warmup`` untimed runs."""
+               progress: Progress | None = None, label: str = "") -> None:
+    """Fill ``case.times[mode]`` with ``repeats`` timings each, after ``warmup`` untimed runs.
+
+    Runs are interleaved round-robin over the cases, so that drift in machine load hits every
+    case alike (all cases are built up front: at ViT-B scale, batch 4, about 13 GB on CPU)."""
     task = progress.add_task(label, total=len(cases) * len(modes) * (warmup + repeats)) if progress else None
 
     def one(case, module, run, mode):
@@ -175,23 +177,14 @@ def time_cases(cases: list[Case], modes: list[str], device: torch.device, warmup
             progress.advance(task)
         return t
 
-    if round_robin:
-        built = [c.make(device) for c in cases]
-        for mode in modes:
-            for case, (module, run) in zip(cases, built):
-                for _ in range(warmup):
-                    one(case, module, run, mode)
-            for _ in range(repeats):
-                for case, (module, run) in zip(cases, built):
-                    case.times.setdefault(mode, []).append(one(case, module, run, mode))
-        return
-    for case in cases:
-        module, run = case.make(device)
-        for mode in modes:
+    built = [c.make(device) for c in cases]
+    for mode in modes:
+        for case, (module, run) in zip(cases, built):
             for _ in range(warmup):
                 one(case, module, run, mode)
-            case.times[mode] = [one(case, module, run, mode) for _ in range(repeats)]
-        del module, run
+        for _ in range(repeats):
+            for case, (module, run) in zip(cases, built):
+                case.times.setdefault(mode, []).append(one(case, module, run, mode))
 
 
 def counted_flops(case: Case, mode: str) -> int:
@@ -298,8 +291,8 @@ def main(argv: list[str] | None = None) -> int:
                         cases = [make(cfg, batch) for cfg in configs[preset]]
                         if scope == "layer":
                             cases.append(torch_layer_case(configs[preset][0], batch))
-                        time_cases(cases, modes, device, args.warmup, args.repeats, round_robin=scope == "layer",
-                                   progress=progress, label=f"{device_name} {preset} {scope} batch {batch}")
+                        time_cases(cases, modes, device, args.warmup, args.repeats, progress=progress,
+                                   label=f"{device_name} {preset} {scope} batch {batch}")
                         group = bench_rows(preset, scope, batch, cases, modes, device, args.repeats)
                         rows += group
                         render(pd.DataFrame(group), console)
