@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -27,6 +28,10 @@ from locomt.config import ExperimentConfig, dump_config, load_config, model_conf
 from locomt.cost import analytic_cost
 from locomt.io import atomic_write_text, run_cli
 from locomt.task import MultimodalTask
+
+# The run directory already holds config.yaml when the CSV log starts; Lightning warns that old
+# logs "will be deleted", but it appends to metrics.csv (which is what resume needs).
+warnings.filterwarnings("ignore", message=r".*exists and is not empty\. Previous log files.*")
 
 RUN_DIR_ENV = "LOCOMT_RUN_DIR"  # lets DDP worker processes (re-launched by Lightning) find rank 0's run dir
 
