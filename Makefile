@@ -9,7 +9,7 @@ PRESET ?= audioset-vitb
 DATASET ?= synthetic-medvidcl
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-slow flops paper-flops bench clean
+.PHONY: help venv test flops paper-flops bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -24,9 +24,6 @@ venv: $(VENV)/.installed ## build .venv with the pinned dependencies (done by ev
 
 test: $(VENV)/.installed ## run the default test suite (CPU, minutes)
 	$(PY) -m pytest
-
-test-slow: $(VENV)/.installed ## run only the tests marked slow (paper-scale shapes)
-	$(PY) -m pytest -m slow
 
 flops: $(VENV)/.installed ## GFLOPs table of every backbone at PRESET (default audioset-vitb)
 	$(PY) -m locomt.flops --preset $(PRESET) --pattern half --pattern all-cross
