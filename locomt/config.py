@@ -100,7 +100,7 @@ class TrainerConfig:
     accelerator: str = "auto"
     devices: Any = 1
     strategy: str = "auto"
-    precision: str = "32-true"
+    precision: str = "auto"  # auto: 16-mixed on CUDA, 32-true elsewhere; or any Lightning precision
     log_every_n_steps: int = 10
     out_dir: str = "runs"
 

@@ -50,6 +50,15 @@ def resume_checkpoint(run_dir: Path) -> Path:
     return max(candidates, key=lambda p: p.stat().st_mtime)
 
 
+def resolve_precision(precision: str, accelerator: str) -> str:
+    """``auto`` -> mixed precision where the device supports it (CUDA), full precision elsewhere."""
+    if precision != "auto":
+        return precision
+    import torch
+
+    return "16-mixed" if torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda") else "32-true"
+
+
 def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False,
           progress: bool = True) -> dict:
     """Fit, test the best checkpoint and write ``metrics.json`` in ``run_dir``; return its contents."""
@@ -73,7 +82,8 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False,
     t = cfg.trainer
     trainer = L.Trainer(
         default_root_dir=run_dir, max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices,
-        strategy=t.strategy, precision=t.precision, log_every_n_steps=t.log_every_n_steps,
+        strategy=t.strategy, precision=resolve_precision(t.precision, t.accelerator),
+        log_every_n_steps=t.log_every_n_steps,
         gradient_clip_val=cfg.optim.grad_clip or None, deterministic=True, callbacks=callbacks,
         logger=CSVLogger(run_dir, name="", version=""), enable_progress_bar=progress, enable_model_summary=False,
     )

@@ -97,3 +97,14 @@ def test_ddp_on_two_cpu_processes(tmp_path, data_overrides):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert "test/acc" in metrics["test"]
     assert not list(tmp_path.glob("*-20*")), "a worker process made a second run directory"
+
+
+def test_precision_auto_follows_the_device(monkeypatch):
+    from locomt.train import resolve_precision
+
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert resolve_precision("auto", "auto") == "32-true"
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    assert resolve_precision("auto", "auto") == "16-mixed"
+    assert resolve_precision("auto", "cpu") == "32-true"
+    assert resolve_precision("bf16-mixed", "cpu") == "bf16-mixed"
