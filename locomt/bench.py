@@ -89,7 +89,7 @@ def layer_case(cfg: ModelConfig, batch: int) -> Case:
 
         return layer, run
 
-    pattern = str(cfg.resolved_pattern()) if cfg.backbone == "locomt" else ""
+    pattern = cfg.pattern_spec
     return Case(cfg.backbone, cfg.pattern if cfg.backbone == "locomt" else "", pattern, make)
 
 
@@ -127,7 +127,7 @@ def model_case(cfg: ModelConfig, batch: int) -> Case:
 
         return model, run
 
-    pattern = str(cfg.resolved_pattern()) if cfg.backbone == "locomt" else ""
+    pattern = cfg.pattern_spec
     return Case(cfg.backbone, cfg.pattern if cfg.backbone == "locomt" else "", pattern, make)
 
 

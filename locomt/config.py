@@ -264,10 +264,10 @@ def model_config(exp: ExperimentConfig, n_classes: int, vocab_size: int | None =
                                           vocab_size=vocab_size or d.text.vocab_size))
             else:
                 raise ConfigError(f"data.modalities: unknown modality {name!r}; expected video, audio or text")
-        return ModelConfig(tuple(specs), n_classes=n_classes, backbone=m.backbone, pattern=m.pattern,
-                           n_layers=m.n_layers, n_heads=m.n_heads, d_model=m.d_model, mlp_ratio=m.mlp_ratio,
-                           fusion_layer=m.fusion_layer, n_bottlenecks=m.n_bottlenecks, dropout=m.dropout,
-                           attn_dropout=m.attn_dropout)
+        # every model-section field that ModelConfig also has (all but the patch sizes used above)
+        shared = {f.name: getattr(m, f.name) for f in dataclasses.fields(m)
+                  if f.name in {g.name for g in dataclasses.fields(ModelConfig)}}
+        return ModelConfig(tuple(specs), n_classes=n_classes, **shared)
     except ConfigError:
         raise
     except ValueError as err:

@@ -61,7 +61,7 @@ def rows_for(preset: str, base: ModelConfig, backbones: list[str], patterns: lis
                 "preset": preset,
                 "backbone": backbone,
                 "pattern_name": name,
-                "pattern": str(cfg.resolved_pattern()) if backbone == "locomt" else "",
+                "pattern": cfg.pattern_spec,
                 "tokens": tokens_label(cfg),
                 "params": count_params(cfg),
                 "gmacs": cost.gmacs,

@@ -42,9 +42,10 @@ from locomt.data.cache import FORMAT_VERSION, SPLITS, Cache, file_digest, key_di
 from locomt.data.decode import AudioConfig, VideoConfig, WordTokenizer, read_log_mel, read_video
 from locomt.data.media import MediaError, MediaFiles, MediaIndex, find_media
 from locomt.io import atomic_write_csv, run_cli
+from locomt.modalities import DEFAULT_CODES
 
 DATASETS = ("audioset", "medvidcl", "manifest")
-MODALITIES = ("video", "audio", "text")
+MODALITIES = tuple(DEFAULT_CODES)  # video, audio, text
 AUDIOSET_FILES = ("class_labels_indices.csv", "balanced_train_segments.csv", "eval_segments.csv")
 MEDVIDCL_FILES = ("train.json", "val.json", "test.json")
 

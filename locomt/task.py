@@ -114,8 +114,9 @@ class MultimodalTask(L.LightningModule):
 
     def configure_optimizers(self):
         o = self.optim
-        decay = [p for n, p in self.named_parameters() if p.ndim >= 2 and "pos" not in n and "cls" not in n]
-        no_decay = [p for n, p in self.named_parameters() if not (p.ndim >= 2 and "pos" not in n and "cls" not in n)]
+        decay, no_decay = [], []
+        for n, p in self.named_parameters():  # no decay on biases, norms, positions and CLS tokens
+            (decay if p.ndim >= 2 and "pos" not in n and "cls" not in n else no_decay).append(p)
         groups = [{"params": decay, "weight_decay": o.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
         if o.name == "adamw":
             opt = torch.optim.AdamW(groups, lr=o.lr)

@@ -55,6 +55,11 @@ class ModelConfig:
     def resolved_pattern(self) -> Pattern:
         return resolve_pattern(self.pattern, self.codes, self.n_heads, self.n_fusion_layers)
 
+    @property
+    def pattern_spec(self) -> str:
+        """The canonical view pattern for ``locomt``; empty for backbones that have no views."""
+        return str(self.resolved_pattern()) if self.backbone == "locomt" else ""
+
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
         """Inverse of ``locomt.config.to_dict`` (modalities as a list of field mappings)."""
