@@ -144,27 +144,53 @@ def ensure_root(data: DataConfig, progress: bool = True) -> None:
     check_dataset(data)
     missing = [p for p in metadata_files(data) if not p.is_file()]
     if not missing:
+        if data.synthetic:
+            _check_synthetic_root(data)
         return
     if data.synthetic:
-        from locomt.synth import SynthConfig, generate
+        from locomt.synth import generate
 
-        args = {"layout": data.dataset, **data.synthetic}
-        fields = [f.name for f in dataclasses.fields(SynthConfig)]
-        unknown = [k for k in args if k not in fields]
-        if unknown:
-            raise ValueError(f"data.synthetic: unknown key {unknown[0]!r}; expected some of {', '.join(fields)}")
-        if args["layout"] != data.dataset:
-            raise ValueError(
-                f"data.synthetic.layout {args['layout']!r} does not match data.dataset {data.dataset!r}; "
-                "expected the same layout (synthetic data exists for audioset and medvidcl)"
-            )
-        scfg = SynthConfig(**args)
+        scfg = _synth_config(data)
         print(f"generating synthetic {scfg.layout} data in {data.root} ({scfg.n} clips, seed {scfg.seed})")
         generate(data.root, scfg, progress=progress)
         return
     root = Path(data.root)
     what = f"data.root {root} does not exist" if not root.exists() else f"{missing[0]} not found"
     raise FileNotFoundError(f"{what}; {_how_to_get(data)}")
+
+
+def _check_synthetic_root(data: DataConfig) -> None:
+    """A synthetic root made with other parameters than ``data.synthetic`` asks for is an error
+    (training on it would silently use another dataset than the config names)."""
+    made = Path(data.root) / "synth_config.json"
+    if not made.is_file():
+        return
+    want = dataclasses.asdict(_synth_config(data))
+    have = json.loads(made.read_text())
+    diff = {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
+    if diff:
+        k, (old, new) = next(iter(diff.items()))
+        raise ValueError(
+            f"data.root {data.root} holds synthetic data made with {k}={old!r}, but data.synthetic asks for "
+            f"{k}={new!r}; delete {data.root} to regenerate it, or point data.root elsewhere"
+        )
+
+
+def _synth_config(data: DataConfig):
+    """The ``locomt.synth.SynthConfig`` that ``data.synthetic`` describes."""
+    from locomt.synth import SynthConfig
+
+    args = {"layout": data.dataset, **data.synthetic}
+    fields = [f.name for f in dataclasses.fields(SynthConfig)]
+    unknown = [k for k in args if k not in fields]
+    if unknown:
+        raise ValueError(f"data.synthetic: unknown key {unknown[0]!r}; expected some of {', '.join(fields)}")
+    if args["layout"] != data.dataset:
+        raise ValueError(
+            f"data.synthetic.layout {args['layout']!r} does not match data.dataset {data.dataset!r}; "
+            "expected the same layout (synthetic data exists for audioset and medvidcl)"
+        )
+    return SynthConfig(**args)
 
 
 def _check_media_root(data: DataConfig) -> Path:

@@ -385,6 +385,10 @@ def test_synthetic_root_is_generated_on_first_use(tmp_path):
     cfg = config("medvidcl", root, tmp_path / "c", "data.synthetic={n: 6, seed: 2, size: 32}")
     prep.ensure_root(cfg.data, progress=False)
     assert len(read_medvidcl(root)["train"]) == 4 and len(list((root / "media").glob("*.mp4"))) == 6
+    prep.ensure_root(cfg.data, progress=False)  # the same parameters: nothing to do
+    other = config("medvidcl", root, tmp_path / "c", "data.synthetic={n: 9, seed: 2, size: 32}")
+    with pytest.raises(ValueError, match=r"made with n=6, but data.synthetic asks for n=9; delete"):
+        prep.ensure_root(other.data, progress=False)
     bad = config("medvidcl", tmp_path / "x", tmp_path / "c", "data.synthetic={layout: audioset}")
     with pytest.raises(ValueError, match="does not match data.dataset 'medvidcl'"):
         prep.ensure_root(bad.data, progress=False)
