@@ -187,6 +187,14 @@ def time_cases(cases: list[Case], modes: list[str], device: torch.device, warmup
                 case.times.setdefault(mode, []).append(one(case, module, run, mode))
 
 
+def forward_latency_ms(cfg: ModelConfig, batch: int = 1, repeats: int = 10, warmup: int = 2,
+                       device: torch.device | None = None) -> float:
+    """Median wall time of one forward pass (eval mode, no grad) of a fresh model, in milliseconds."""
+    case = model_case(cfg, batch)
+    time_cases([case], ["forward"], device or torch.device("cpu"), warmup, repeats)
+    return 1000.0 * statistics.median(case.times["forward"])
+
+
 def counted_flops(case: Case, mode: str) -> int:
     """FLOPs torch executes for one run of ``case`` in ``mode``, counted on the meta device."""
     with torch.device("meta"):

@@ -272,3 +272,19 @@ def model_config(exp: ExperimentConfig, n_classes: int, vocab_size: int | None =
         raise
     except ValueError as err:
         raise ConfigError(f"model: {err}") from None
+
+
+EXPERIMENTS_DIR = "experiments"
+
+
+def experiment_path(dataset: str) -> Path:
+    """``experiments/<dataset>.yaml``, looked up from the working directory and then from the
+    repository this package lives in; an unknown name is an error listing the names there are."""
+    for base in (Path.cwd(), Path(__file__).resolve().parent.parent):
+        path = base / EXPERIMENTS_DIR / f"{dataset}.yaml"
+        if path.is_file():
+            return path
+    names = sorted({p.stem for base in (Path.cwd(), Path(__file__).resolve().parent.parent)
+                    for p in (base / EXPERIMENTS_DIR).glob("*.yaml")})
+    raise ConfigError(f"unknown dataset {dataset!r}: there is no {EXPERIMENTS_DIR}/{dataset}.yaml; "
+                      f"expected one of {', '.join(names) or '(none found)'}")

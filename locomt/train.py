@@ -13,6 +13,8 @@ with the saved config. The same config and seed give the same metrics on CPU.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import json
 import os
 import sys
@@ -24,7 +26,7 @@ import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint, OnExceptionCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger
 
-from locomt.config import ExperimentConfig, dump_config, load_config, model_config
+from locomt.config import ExperimentConfig, dump_config, load_config, model_config, to_dict
 from locomt.cost import analytic_cost
 from locomt.io import atomic_write_text, run_cli
 from locomt.task import MultimodalTask
@@ -109,6 +111,47 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False,
     if trainer.is_global_zero:
         atomic_write_text(run_dir / "metrics.json", json.dumps(result, indent=2) + "\n")
     return result
+
+
+# fields that do not change what a run computes: left out of ``config_key``
+_KEY_EXCLUDE = {("name",), ("trainer", "out_dir"), ("trainer", "log_every_n_steps"), ("data", "num_workers")}
+
+
+def canonical_config(cfg: ExperimentConfig) -> ExperimentConfig:
+    """``cfg`` with its view pattern in canonical form (``half`` -> ``2s+1va+1vt``), or empty for a
+    backbone without views, so that equivalent configs compare equal."""
+    spec = model_config(cfg, n_classes=1).pattern_spec
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pattern=spec))
+
+
+def config_key(cfg: ExperimentConfig) -> str:
+    """A short hash of everything in ``cfg`` that changes the result of training it (the canonical
+    pattern, data, model, optimiser, trainer and seed; not the name or output folder)."""
+    data = to_dict(canonical_config(cfg))
+    for path in _KEY_EXCLUDE:
+        node = data
+        for part in path[:-1]:
+            node = node[part]
+        node.pop(path[-1], None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def train_cached(cfg: ExperimentConfig, root: str | Path, progress: bool = False) -> tuple[dict, Path]:
+    """Train ``cfg`` once: its run lives in ``ROOT/<config_key>``. A finished run is read back from
+    its ``metrics.json``; an interrupted one resumes from its checkpoint; otherwise it starts.
+    Sweeps and ablations share this, so a configuration is never trained twice."""
+    run_dir = Path(root) / config_key(cfg)
+    done = run_dir / "metrics.json"
+    if done.is_file():
+        return json.loads(done.read_text()), run_dir
+    if not (run_dir / "config.yaml").is_file():
+        atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
+    try:
+        resume_checkpoint(run_dir)
+        resume = True
+    except FileNotFoundError:
+        resume = False
+    return train(cfg, run_dir, resume=resume, progress=progress), run_dir
 
 
 def new_run_dir(cfg: ExperimentConfig) -> Path:
