@@ -9,7 +9,7 @@ PRESET ?= audioset-vitb
 DATASET ?= synthetic-medvidcl
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test flops paper-flops bench clean
+.PHONY: help venv sweep report test flops paper-flops bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -21,6 +21,12 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 venv: $(VENV)/.installed ## build .venv with the pinned dependencies (done by every target)
+
+sweep: $(VENV)/.installed ## Optuna sweep of view patterns on DATASET (default synthetic-medvidcl) -> results/DATASET/
+	$(PY) -m locomt.sweep --dataset $(DATASET) $(SWEEP_ARGS)
+
+report: $(VENV)/.installed ## regenerate results/DATASET/ tables and plot from the sweep's study
+	$(PY) -m locomt.report results/$(DATASET)
 
 test: $(VENV)/.installed ## run the default test suite (CPU, minutes)
 	$(PY) -m pytest

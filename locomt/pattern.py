@@ -183,3 +183,15 @@ def resolve_pattern(text: str, codes: str | tuple[str, ...], n_heads: int, n_lay
 def canonical(text: str, codes: str | tuple[str, ...], n_heads: int, n_layers: int) -> str:
     """The one canonical spelling of a pattern spec or preset."""
     return str(resolve_pattern(text, codes, n_heads, n_layers))
+
+
+def layer_specs(codes: str | tuple[str, ...], n_heads: int) -> list[str]:
+    """Every canonical layer spec: all ways to split ``n_heads`` heads over the views (counts only,
+    since heads are interchangeable at random initialisation), most self heads first."""
+    views = view_names(codes)
+    specs = []
+    for cuts in itertools.combinations(range(n_heads + len(views) - 1), len(views) - 1):  # stars and bars
+        bounds = (-1,) + cuts + (n_heads + len(views) - 1,)
+        counts = [bounds[i + 1] - bounds[i] - 1 for i in range(len(views))]
+        specs.append("+".join(f"{c}{v}" for v, c in zip(views, counts) if c))
+    return specs[::-1]

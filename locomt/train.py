@@ -34,6 +34,12 @@ from locomt.task import MultimodalTask
 # The run directory already holds config.yaml when the CSV log starts; Lightning warns that old
 # logs "will be deleted", but it appends to metrics.csv (which is what resume needs).
 warnings.filterwarnings("ignore", message=r".*exists and is not empty\. Previous log files.*")
+# With OnExceptionCheckpoint, Lightning 2.6 turns a fresh fit's ckpt_path=None into "last" and warns
+# twice that there is none; a fresh fit is what we asked for. (Resume passes the checkpoint.)
+warnings.filterwarnings("ignore", message=r".*\.fit\(ckpt_path=None\)` was called without a model.*")
+warnings.filterwarnings("ignore", message=r".*\.fit\(ckpt_path=\"last\"\) is set, but there is no last checkpoint.*")
+# Lightning's own use of a deprecated torch pytree API (not ours to fix)
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
 
 RUN_DIR_ENV = "LOCOMT_RUN_DIR"  # lets DDP worker processes (re-launched by Lightning) find rank 0's run dir
 
