@@ -67,7 +67,7 @@ BASELINES = ("early", "joint", "late", "bottleneck")
 STUDY_FILE = "study.db"
 POINTER_FILE = "sweep.json"  # where the study lives, for locomt.report
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # one line per trial, also in logs
 
 
 class SweepError(ValueError):
@@ -157,22 +157,24 @@ def pattern_params(pattern: str, space: str, cfg: ExperimentConfig) -> dict[str,
 
 
 def suggest_pattern(trial: optuna.Trial, space: str, cfg: ExperimentConfig) -> str:
-    """Ask the sampler for a view pattern of the model ``cfg`` describes."""
+    """Ask the sampler for a view pattern of the model ``cfg`` describes (canonical form)."""
     mcfg = model_config(cfg, n_classes=1)
     codes, n_heads, n_layers = mcfg.codes, mcfg.n_heads, mcfg.n_fusion_layers
     if n_layers == 0:
         return f"{n_heads}s"
     if space == "shared":
-        return trial.suggest_categorical("pattern", layer_specs(codes, n_heads))
-    if space == "counts":
+        spec = trial.suggest_categorical("pattern", layer_specs(codes, n_heads))
+    elif space == "counts":
         specs = layer_specs(codes, n_heads)
-        return "/".join(trial.suggest_categorical(f"layer{i}", specs) for i in range(n_layers))
-    views = view_names(codes)
-    layers = []
-    for i in range(n_layers):
-        heads = [trial.suggest_categorical(f"layer{i}.head{h}", views) for h in range(n_heads)]
-        layers.append("+".join(f"{heads.count(v)}{v}" for v in views if heads.count(v)))
-    return "/".join(layers)
+        spec = "/".join(trial.suggest_categorical(f"layer{i}", specs) for i in range(n_layers))
+    else:
+        views = view_names(codes)
+        layers = []
+        for i in range(n_layers):
+            heads = [trial.suggest_categorical(f"layer{i}.head{h}", views) for h in range(n_heads)]
+            layers.append("+".join(f"{heads.count(v)}{v}" for v in views if heads.count(v)))
+        spec = "/".join(layers)
+    return str(resolve_pattern(spec, codes, n_heads, n_layers))
 
 
 def trial_config(trial: optuna.Trial, base: ExperimentConfig, space: SweepSpace) -> ExperimentConfig:
@@ -224,8 +226,12 @@ def default_trials(base: ExperimentConfig, space: SweepSpace) -> list[tuple[dict
 
 
 def _get(data: dict, key: str) -> Any:
-    for part in key.split("."):
-        data = data[part]
+    try:
+        for part in key.split("."):
+            data = data[part]
+    except (KeyError, TypeError):
+        raise ConfigError(f"params: unknown config key {key!r}; expected a dotted key of the experiment "
+                          "config, e.g. optim.lr or model.fusion_layer") from None
     return data
 
 
@@ -302,6 +308,8 @@ class Objective:
             start = time.perf_counter()
             try:
                 result, run_dir = train_cached(cfg, Path(cfg.trainer.out_dir) / "configs")
+            except SystemExit:  # Lightning turns Ctrl-C into a checkpoint and sys.exit(1)
+                raise KeyboardInterrupt from None
             except NonFiniteLossError as err:
                 trial.set_user_attr("note", f"diverged: {err}")
                 raise optuna.TrialPruned(f"diverged: {err}") from None
@@ -557,10 +565,12 @@ def main(argv: list[str] | None = None) -> int:
     metric = monitor_metric(dm.task)
 
     out = Path(args.out or Path("results") / args.dataset)
-    out.mkdir(parents=True, exist_ok=True)
     storage_url = args.storage or f"sqlite:///{out / STUDY_FILE}"
     study_name = args.study or space_file.stem
-    storage = open_storage(storage_url, args.heartbeat)
+    if not args.storage:
+        out.mkdir(parents=True, exist_ok=True)  # the default SQLite file lives there
+    storage = open_storage(storage_url, args.heartbeat)  # an unreachable server stops here, before any output
+    out.mkdir(parents=True, exist_ok=True)
     study, created = create_or_load(storage, study_name, metric)
     command = shlex.join(["python", "-m", "locomt.sweep", *argv])
     if created:

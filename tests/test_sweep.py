@@ -1,0 +1,375 @@
+"""`python -m locomt.sweep` and `python -m locomt.report` on a tiny synthetic set: the study's
+contents against the runs it trained, the Pareto front against a brute-force one, resume, dedupe,
+budget, Ctrl-C, SIGKILL with heartbeats, local workers, two workers on one PostgreSQL study, and
+one-line errors."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import matplotlib.image
+import optuna
+import pandas as pd
+import pytest
+from optuna.trial import FixedTrial, TrialState
+
+from locomt.config import load_config
+from locomt.cost import analytic_cost
+from locomt.io import run_cli
+from locomt.pattern import PRESETS, canonical, layer_specs, resolve_pattern
+from locomt.report import main as report_main
+from locomt.sweep import SweepSpace, load_space, main, pattern_params, suggest_pattern, trial_config
+from locomt.train import config_key
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "experiments" / "synthetic-medvidcl.yaml"
+SPACE = """\
+space: {kind}
+n_trials: {n}
+baselines: [joint, late]
+presets: [half, all-cross]
+{extra}
+"""
+
+
+@pytest.fixture(scope="module")
+def data_sets(tmp_path_factory):
+    """A 60-clip synthetic set and its cache (made once), as --set overrides for a tiny model."""
+    base = tmp_path_factory.mktemp("sweep-data")
+    sets = [f"data.root={base / 'synth'}", f"data.cache_dir={base / 'cache'}",
+            "data.synthetic={layout: medvidcl, n: 60, seed: 0, size: 32, fps: 8, seconds: 2.0}",
+            "data.batch_size=8", "model.n_layers=2", "model.fusion_layer=1", "model.d_model=32", "model.n_heads=4",
+            "trainer.max_epochs=1", "trainer.accelerator=cpu"]
+    from locomt.data.datamodule import build_datamodule
+
+    dm = build_datamodule(load_config(CONFIG, sets), progress=False)
+    dm.prepare_data()
+    return sets
+
+
+def _args(tmp_path, data_sets, space_text, *extra, name="space"):
+    space = tmp_path / f"{name}.yaml"
+    space.write_text(space_text)
+    args = ["--space", str(space), "--out", str(tmp_path / "out"), "--set", f"trainer.out_dir={tmp_path / 'runs'}"]
+    for s in data_sets:
+        args += ["--set", s]
+    return [*args, *extra]
+
+
+def _study(tmp_path, name="space"):
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 'out' / 'study.db'}")
+
+
+def _pareto(df, metric):
+    """Brute force: not dominated (>= metric and <= GFLOPs, one strictly) by any other row."""
+    keep = []
+    for i, r in df.iterrows():
+        dominated = ((df[metric] >= r[metric]) & (df["gflops"] <= r["gflops"])
+                     & ((df[metric] > r[metric]) | (df["gflops"] < r["gflops"]))).any()
+        keep.append(not dominated)
+    return set(df[keep]["number"])
+
+
+# ------------------------------------------------------------------ spaces (no training)
+def test_layer_specs_are_every_composition():
+    for codes, heads in (("va", 4), ("vat", 4), ("vat", 12), ("vatx", 3)):
+        specs = layer_specs(codes, heads)
+        k = 1 + len(codes) * (len(codes) - 1) // 2
+        from math import comb
+
+        assert len(specs) == len(set(specs)) == comb(heads + k - 1, k - 1)
+        assert all(canonical(s, codes, heads, 1) == s for s in specs)
+
+
+@pytest.mark.parametrize("kind", ["counts", "heads", "shared"])
+def test_presets_map_to_space_parameters(kind):
+    """The parameters that express a preset in a space, given back to the suggest code, give the preset."""
+    cfg = load_config(CONFIG, ["model.n_layers=5", "model.fusion_layer=2"])  # 3 fusion layers, 4 heads, v a t
+    for preset in [p for p in PRESETS if not p.startswith("random")] + ["random:3", "4s/2s+2va/1va+1vt+2at"]:
+        params = pattern_params(preset, kind, cfg)
+        want = str(resolve_pattern(preset, "vat", 4, 3))
+        if params is None:  # a per-layer pattern cannot be one shared spec
+            assert kind == "shared" and "/" in want
+            continue
+        assert suggest_pattern(FixedTrial(params), kind, cfg) == want
+
+
+def test_trial_config_applies_params_and_fixed_backbones():
+    base = load_config(CONFIG)
+    space = SweepSpace(params={"optim.lr": {"low": 1e-4, "high": 1e-2, "log": True},
+                               "model.fusion_layer": {"choices": [1, 3]}})
+    cfg = trial_config(FixedTrial({"optim.lr": 0.002, "model.fusion_layer": 3, "layer0": "1s+3at"}), base, space)
+    assert (cfg.optim.lr, cfg.model.fusion_layer, cfg.model.backbone, cfg.model.pattern) == (0.002, 3, "locomt",
+                                                                                          "1s+3at")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("space: grid\n", "space 'grid' is unknown; expected one of counts, heads, shared"),
+    ("sampler: cmaes\n", "sampler 'cmaes' is unknown"),
+    ("baselines: [mbt]\n", "baselines: 'mbt' is not a baseline"),
+    ("params: {optim.lr: {low: 1}}\n", "params.optim.lr: expected {choices: [...]} or {low: .., high: .."),
+    ("spaec: counts\n", "unknown config key 'spaec'"),
+    ("presets: [halfs]\n", "unknown preset 'halfs'"),
+    ("params: {model.colour: {choices: [1]}}\n", "unknown config key 'model.colour'"),
+])
+def test_bad_space_is_one_line_and_writes_nothing(tmp_path, capsys, text, message):
+    space = tmp_path / "bad.yaml"
+    space.write_text(text)
+    code = run_cli(main, ["--space", str(space), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_dataset_and_missing_data(tmp_path, capsys, monkeypatch):
+    assert run_cli(main, ["--dataset", "kinetics", "--out", str(tmp_path / "k")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown dataset 'kinetics'" in err and "synthetic-medvidcl" in err and len(err.splitlines()) == 1
+    monkeypatch.chdir(tmp_path)  # the real MedVidCL config; its data root is absent here
+    assert run_cli(main, ["--dataset", "medvidcl"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "data/medvidcl" in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "results").exists()
+
+
+def test_unreachable_storage(tmp_path, data_sets, capsys):
+    args = _args(tmp_path, data_sets, SPACE.format(kind="counts", n=1, extra=""),
+                 "--storage", "postgresql://nobody@127.0.0.1:9/none")
+    assert run_cli(main, args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: cannot open study storage 'postgresql://nobody@127.0.0.1:9/none'")
+    assert len(err.splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------ a sweep, end to end
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory, data_sets):
+    tmp = tmp_path_factory.mktemp("sweep")
+    args = _args(tmp, data_sets, SPACE.format(kind="counts", n=6, extra=""))
+    assert run_cli(main, args) == 0
+    return tmp, args
+
+
+def test_study_matches_the_runs_and_the_cost_model(swept):
+    tmp, _ = swept
+    df = pd.read_csv(tmp / "out" / "trials.csv", keep_default_na=False, na_values=[""])
+    assert len(df) == 6 and (df["state"] == "COMPLETE").all()
+    assert sorted(df[df.role == "baseline"].label) == ["joint", "late"]
+    assert sorted(df[df.role == "preset"].label) == ["all-cross", "half"]
+    assert (df.role == "search").sum() == 2
+    for _, row in df.iterrows():
+        run = Path(row["run"])
+        saved = json.loads((run / "metrics.json").read_text())
+        cfg = load_config(run / "config.yaml")
+        assert config_key(cfg) == row["key"] == run.name
+        from locomt.models import ModelConfig  # noqa: F401
+        from locomt.config import model_config
+
+        assert row["gflops"] == pytest.approx(analytic_cost(model_config(cfg, n_classes=3)).gflops, rel=1e-12)
+        assert row["val/acc"] == pytest.approx(saved["best_val_acc"])
+        assert row["test/acc"] == pytest.approx(saved["test"]["test/acc"])
+        assert row["params"] == saved["params"] and row["latency_ms"] > 0
+        assert (row["pattern"] if isinstance(row["pattern"], str) else "") == saved["pattern"]
+    # the front: brute force over distinct configurations, and pareto.csv is it sorted by GFLOPs
+    distinct = df[df.duplicate_of.isna()]  # TPE may propose a trained configuration again: not retrained
+    assert all(df.key[df.duplicate_of.notna()].isin(distinct.key))
+    assert set(df[df.is_pareto].number) == _pareto(distinct, "val/acc")
+    front = pd.read_csv(tmp / "out" / "pareto.csv")
+    assert list(front.number) == list(df[df.is_pareto].sort_values(["gflops", "number"]).number)
+    assert front.gflops.is_monotonic_increasing and front["val/acc"].is_monotonic_increasing
+    image = matplotlib.image.imread(tmp / "out" / "pareto.png")
+    assert image.shape[0] > 300 and image.shape[1] > 600
+    summary = (tmp / "out" / "summary.md").read_text()
+    assert "python -m locomt.sweep --space" in summary and "## Pareto front" in summary
+    assert f"| {front.number[0]} |" in summary
+
+
+def test_rerun_resumes_and_extends_without_retraining(swept, tmp_path):
+    tmp, args = swept
+    before = pd.read_csv(tmp / "out" / "trials.csv")
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp / "runs" / "configs").glob("*/metrics.json")}
+    assert run_cli(main, args) == 0  # the study is done: nothing new
+    assert len(_study(tmp).trials) == 6 and pd.read_csv(tmp / "out" / "trials.csv").equals(before)
+    assert run_cli(main, [*args, "--n-trials", "8"]) == 0
+    study = _study(tmp)
+    assert len(study.trials) == 8 and all(t.state == TrialState.COMPLETE for t in study.trials)
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # finished runs were not touched
+    # a configuration already trained is not trained again: same values, marked duplicate
+    first = study.trials[0]
+    study.enqueue_trial(first.params, user_attrs={k: first.user_attrs[k] for k in ("backbone", "label", "role")})
+    assert run_cli(main, [*args, "--n-trials", "9"]) == 0
+    dup = _study(tmp).trials[-1]
+    assert dup.user_attrs["duplicate_of"] == 0 and dup.values == first.values
+    keys = {t.user_attrs["key"] for t in _study(tmp).trials}
+    assert {p.parent.name for p in (tmp / "runs" / "configs").glob("*/metrics.json")} == keys  # one run each
+    after = pd.read_csv(tmp / "out" / "trials.csv")
+    assert not after[after.number == dup.number].is_pareto.any()
+    # locomt.report regenerates the same files from the study alone
+    saved = {n: (tmp / "out" / n).read_bytes() for n in ("trials.csv", "pareto.csv", "summary.md")}
+    for n in saved:
+        (tmp / "out" / n).unlink()
+    assert run_cli(report_main, [str(tmp / "out")]) == 0
+    assert {n: (tmp / "out" / n).read_bytes() for n in saved} == saved
+
+
+def test_report_errors(tmp_path, capsys):
+    assert run_cli(report_main, [str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "has no sweep.json or study.db" in err and len(err.splitlines()) == 1
+    (tmp_path / "sweep.json").write_text("{broken")
+    assert run_cli(report_main, [str(tmp_path)]) == 2
+    assert "sweep.json is not valid JSON" in capsys.readouterr().err
+
+
+def test_budget_rejects_before_training(tmp_path, data_sets):
+    # just below joint fusion: joint is rejected untrained, the cheaper configurations train
+    cfg = load_config(CONFIG, data_sets)
+    from locomt.config import model_config
+
+    joint = analytic_cost(model_config(cfg, n_classes=3).replace(backbone="joint")).gflops
+    space = SPACE.format(kind="shared", n=3, extra=f"budget_gflops: {joint * 0.999}").replace(
+        "presets: [half, all-cross]", "presets: [half]")
+    assert run_cli(main, _args(tmp_path, data_sets, space)) == 0
+    trials = {t.user_attrs["label"]: t for t in _study(tmp_path).trials}
+    assert trials["joint"].state == TrialState.PRUNED and "rejected" in trials["joint"].user_attrs["note"]
+    assert trials["late"].state == trials["half"].state == TrialState.COMPLETE
+    runs = {p.name for p in (tmp_path / "runs" / "configs").iterdir()}
+    assert trials["joint"].user_attrs["key"] not in runs and trials["half"].user_attrs["key"] in runs
+
+
+# ------------------------------------------------------------------ interruptions and workers
+def _spawn(args, **kw):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "locomt.sweep", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def _wait_running(tmp_path, proc, timeout=120):
+    """Wait until the study has a running trial whose run has written its first checkpoint."""
+    db = tmp_path / "out" / "study.db"
+    end = time.time() + timeout
+    while time.time() < end and proc.poll() is None:
+        if db.exists():
+            try:
+                running = [t for t in _study(tmp_path).trials if t.state == TrialState.RUNNING and "key" in t.user_attrs]
+            except Exception:
+                running = []
+            for t in running:
+                if (tmp_path / "runs" / "configs" / t.user_attrs["key"] / "checkpoints" / "last.ckpt").exists():
+                    return t
+        time.sleep(0.5)
+    out = proc.communicate(timeout=30)[0] if proc.poll() is not None else ""
+    raise AssertionError(f"no running trial with a checkpoint; output: {out[-2000:]}")
+
+
+def test_ctrl_c_then_rerun_retries_the_interrupted_trial(tmp_path, data_sets):
+    args = _args(tmp_path, data_sets, SPACE.format(kind="counts", n=3, extra="").replace(
+        "presets: [half, all-cross]", "presets: [half]"), "--set", "trainer.max_epochs=40")
+    proc = _spawn(args)
+    victim = _wait_running(tmp_path, proc)
+    proc.send_signal(signal.SIGINT)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130, out
+    assert "run the same command again to go on" in out
+    study = _study(tmp_path)
+    failed = study.trials[victim.number]
+    assert failed.state == TrialState.FAIL and "interrupted" in failed.user_attrs["note"]
+    waiting = [t for t in study.trials if t.state == TrialState.WAITING]
+    assert [t.user_attrs["retry_of"] for t in waiting] == [victim.number]
+    # the retry resumes the interrupted run from its checkpoint and the study completes
+    ckpt = tmp_path / "runs" / "configs" / victim.user_attrs["key"] / "checkpoints" / "interrupted.ckpt"
+    assert ckpt.exists()
+    assert run_cli(main, [*args[:-2], "--set", "trainer.max_epochs=40"]) == 0
+    study = _study(tmp_path)
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(done) == 3 and {t.user_attrs["label"] for t in done if "label" in t.user_attrs} >= {"joint", "late"}
+    assert any(t.user_attrs.get("retry_of") == victim.number for t in done)
+
+
+def test_sigkill_stale_trial_is_failed_and_retried(tmp_path, data_sets):
+    args = _args(tmp_path, data_sets, SPACE.format(kind="counts", n=2, extra="").replace(
+        "presets: [half, all-cross]", "presets: []"), "--heartbeat", "1", "--set", "trainer.max_epochs=40")
+    proc = _spawn(args)
+    victim = _wait_running(tmp_path, proc)
+    proc.kill()
+    proc.wait(timeout=30)
+    assert _study(tmp_path).trials[victim.number].state == TrialState.RUNNING  # nobody has noticed yet
+    time.sleep(4)  # > 3 heartbeats: stale
+    assert run_cli(main, args) == 0
+    study = _study(tmp_path)
+    assert study.trials[victim.number].state == TrialState.FAIL
+    retries = [t for t in study.trials if t.system_attrs.get("failed_trial") == victim.number]
+    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
+    assert retries[0].user_attrs["label"] == victim.user_attrs["label"]
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert sorted(t.user_attrs["label"] for t in done) == ["joint", "late"]
+
+
+def _check_shared_study(study, n_trials):
+    """No lost or duplicated trials: numbers 0..N-1, every one finished, each configuration trained
+    once, each enqueued default held once."""
+    trials = study.trials
+    assert [t.number for t in trials] == list(range(len(trials)))
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials), [t.state for t in trials]
+    assert len(trials) >= n_trials
+    trained = [t.user_attrs["key"] for t in trials if t.state == TrialState.COMPLETE
+               and "duplicate_of" not in t.user_attrs]
+    assert len(trained) == len(set(trained))
+    labels = [t.user_attrs["label"] for t in trials if "label" in t.user_attrs and "retry_of" not in t.user_attrs]
+    assert sorted(labels) == sorted(set(labels))
+
+
+def test_local_workers_share_one_study(tmp_path, data_sets):
+    args = _args(tmp_path, data_sets, SPACE.format(kind="heads", n=6, extra=""), "--n-workers", "2")
+    assert run_cli(main, args) == 0
+    _check_shared_study(_study(tmp_path), 6)
+    assert len(pd.read_csv(tmp_path / "out" / "trials.csv")) == len(_study(tmp_path).trials)
+
+
+@pytest.fixture
+def postgres_url(tmp_path):
+    """LOCOMT_TEST_POSTGRES_URL (.ci/run starts a server), else a server started here from the
+    Debian package's binaries when they are installed; the test skips, saying why, without one."""
+    url = os.environ.get("LOCOMT_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        pytest.skip("no PostgreSQL server: set LOCOMT_TEST_POSTGRES_URL or install Debian's postgresql (.ci/run does)")
+    env = {**os.environ, "LOCOMT_PG_DIR": str(tmp_path / "pg"), "LOCOMT_PG_PORT": "55433"}
+    if os.getuid() == 0:
+        env["LOCOMT_PG_DIR"] = f"/tmp/locomt-pg-test-{os.getpid()}"  # owned by the postgres user
+    out = subprocess.run([ROOT / ".ci" / "postgres.sh", "start"], env=env, capture_output=True, text=True)
+    if out.returncode:
+        pytest.fail(f".ci/postgres.sh start failed: {out.stderr[-1000:]}")
+    try:
+        yield out.stdout.strip().split("=", 1)[1]
+    finally:
+        subprocess.run([ROOT / ".ci" / "postgres.sh", "stop"], env=env, capture_output=True)
+
+
+def test_two_processes_share_one_postgresql_study(tmp_path, data_sets, postgres_url):
+    name = f"pg-{os.getpid()}-{time.time_ns()}"
+    space = SPACE.format(kind="counts", n=7, extra="")
+    sets = [*data_sets, "trainer.max_epochs=3"]
+    procs = []
+    for w in range(2):  # two separate sweep commands, as on two machines, started together
+        wdir = tmp_path / f"w{w}"
+        wdir.mkdir()
+        procs.append(_spawn(_args(wdir, sets, space, "--storage", postgres_url, "--study", name)))
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    study = optuna.load_study(study_name=name, storage=postgres_url)
+    _check_shared_study(study, 7)
+    assert {t.user_attrs["label"] for t in study.trials if t.user_attrs.get("role")} == {"joint", "late", "half",
+                                                                                     "all-cross"}
+    # both workers ran trials, and each wrote the report of the whole study
+    ran = [sum(f"trial {t.number:3d}" in o for t in study.trials) for o in outs]
+    assert all(ran) and sum(ran) == len(study.trials), ran
+    for w in range(2):
+        assert len(pd.read_csv(tmp_path / f"w{w}" / "out" / "trials.csv")) == len(study.trials)
