@@ -341,18 +341,33 @@ class Objective:
 def open_storage(url: str, heartbeat: int) -> optuna.storages.RDBStorage:
     """An Optuna RDB storage with heartbeats (stale trials are failed and retried twice at most)."""
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2),
-            )
-    except ModuleNotFoundError as err:
-        raise SweepError(f"storage {redact(url)!r} needs the Python module {err.name!r}; pip install it") from None
-    except Exception as err:  # sqlalchemy's OperationalError, ArgumentError, ...
-        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
-        raise SweepError(f"cannot open study storage {redact(url)!r}: {reason}") from None
+    for attempt in range(4):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2),
+                )
+        except Exception as err:
+            # Workers starting together on an empty database race to create Optuna's tables; the
+            # loser sees a duplicate key or an existing table, and succeeds once they exist.
+            if attempt < 3 and any(s in str(err) for s in ("duplicate key", "already exists")):
+                time.sleep(0.5 + attempt)
+                continue
+            _storage_error(url, err)
+    raise AssertionError("unreachable")
+
+
+def _storage_error(url: str, err: Exception) -> None:
+    """Raise the one-line SweepError for a storage that cannot be opened."""
+    if isinstance(err, ImportError):  # Optuna's wording hides the module: name it
+        cause = err.__cause__ or err
+        name = getattr(cause, "name", None) or str(cause)
+        raise SweepError(f"storage {redact(url)!r} needs the database driver {name!r}, which is not installed; "
+                         "pip install it (postgresql:// uses psycopg, a locomt dependency)") from None
+    reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]  # sqlalchemy's OperationalError, ...
+    raise SweepError(f"cannot open study storage {redact(url)!r}: {reason}") from None
 
 
 def redact(url: str) -> str:
@@ -405,7 +420,7 @@ def run_worker(ctx: Context, worker: int = 0, on_trial=None) -> None:
         if no_new and none_running:
             return
         if no_new:  # others' trials are running: wait, so that a dead worker's trial gets retried
-            time.sleep(ctx.heartbeat)
+            time.sleep(min(ctx.heartbeat, 2.0))
             continue
         study.optimize(objective, n_trials=1, callbacks=[report], gc_after_trial=True)
 
