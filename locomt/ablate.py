@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
 import sys
-import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -39,15 +37,11 @@ from locomt.config import ExperimentConfig, experiment_path, load_config, model_
 from locomt.cost import analytic_cost, count_params
 from locomt.io import atomic_path, atomic_write_csv, run_cli
 from locomt.pattern import PRESETS, PatternError
-from locomt.train import train_cached
+from locomt.train import quiet_lightning, train_cached
 
 BASELINES = ("early", "joint", "late", "bottleneck")
 LISTED_PRESETS = tuple(p for p in PRESETS if ":" not in p)  # random:SEED needs a seed
 AUDIOSET_CLASSES = 527
-# Lightning warnings that every fresh run of locomt.train repeats and that change nothing
-QUIET = (r".*ckpt_path=None.*was called without a model", r'.*ckpt_path="last"\) is set, but there is no last',
-         r".*isinstance\(treespec, LeafSpec\)")
-
 
 def with_model(cfg: ExperimentConfig, backbone: str, pattern: str | None = None) -> ExperimentConfig:
     """``cfg`` with another backbone (and view pattern)."""
@@ -206,28 +200,21 @@ def run_ablation(todo: list[tuple[str, ExperimentConfig]], seeds: int, root: Pat
                  console: Console) -> pd.DataFrame:
     """Train (or read back) every configuration for every seed; rewrite ``csv`` after each configuration."""
     runs, df = [], None
-    logger = logging.getLogger("lightning.pytorch")
-    level = logger.level
-    logger.setLevel(logging.WARNING)  # "GPU available: ..." and the like, once per run
-    try:
-        with warnings.catch_warnings(), Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                                 TimeElapsedColumn(), console=console) as progress:
-            for message in QUIET:
-                warnings.filterwarnings("ignore", message=message)
-            bar = progress.add_task("ablation", total=len(todo) * seeds)
-            for label, base in todo:
-                for seed in range(seeds):
-                    progress.update(bar, description=f"{label} seed {seed}")
-                    result, _ = train_cached(dataclasses.replace(base, seed=seed), root, progress=False)
-                    runs.append({"label": label, "backbone": result["backbone"], "pattern": result["pattern"],
-                                 "seed": seed, **{k: result[k] for k in ("gflops", "gmacs", "params")},
-                                 **{k: v for k, v in result.items() if k.startswith("best_val_")},
-                                 **{k.replace("/", "_"): v for k, v in result["test"].items()}})
-                    progress.advance(bar)
-                df = summarise(pd.DataFrame(runs))
-                atomic_write_csv(df, csv)
-    finally:
-        logger.setLevel(level)
+    quiet_lightning()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        bar = progress.add_task("ablation", total=len(todo) * seeds)
+        for label, base in todo:
+            for seed in range(seeds):
+                progress.update(bar, description=f"{label} seed {seed}")
+                result, _ = train_cached(dataclasses.replace(base, seed=seed), root, progress=False)
+                runs.append({"label": label, "backbone": result["backbone"], "pattern": result["pattern"],
+                             "seed": seed, **{k: result[k] for k in ("gflops", "gmacs", "params")},
+                             **{k: v for k, v in result.items() if k.startswith("best_val_")},
+                             **{k.replace("/", "_"): v for k, v in result["test"].items()}})
+                progress.advance(bar)
+            df = summarise(pd.DataFrame(runs))
+            atomic_write_csv(df, csv)
     return df
 
 

@@ -170,10 +170,8 @@ def resolve_pattern(text: str, codes: str | tuple[str, ...], n_heads: int, n_lay
         layer = _parse_layer(specs[0], codes, n_heads, f"pattern {text!r}")
         return Pattern(codes, n_heads, (layer,) * n_layers)
     if len(specs) != n_layers:
-        raise PatternError(
-            f"pattern {text!r} gives {len(specs)} layer specs, expected 1 (for all layers) "
-            f"or {n_layers} (one per fusion layer) joined by '/'"
-        )
+        expected = "1" if n_layers == 1 else f"1 (for all layers) or {n_layers} (one per fusion layer) joined by '/'"
+        raise PatternError(f"pattern {text!r} gives {len(specs)} layer specs, expected {expected}")
     layers = tuple(
         _parse_layer(s.strip(), codes, n_heads, f"pattern {text!r}, fusion layer {i}") for i, s in enumerate(specs)
     )

@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import multiprocessing
 import os
 import shlex
@@ -456,10 +455,10 @@ def trial_line(t: optuna.trial.FrozenTrial, metric: str) -> str:
 
 def quiet_libraries() -> None:
     """Keep the console to one line per trial: Lightning's and Optuna's per-run messages off."""
+    from locomt.train import quiet_lightning
+
+    quiet_lightning()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
@@ -594,8 +593,9 @@ def main(argv: list[str] | None = None) -> int:
                      "space_kind": space.space}.items():
             study.set_user_attr(k, v)
     study.set_user_attr("command", command)
-    atomic_write_text(out / POINTER_FILE, json.dumps({"study": study_name, "storage": redact(storage_url)},
-                                                     indent=2) + "\n")
+    # the default storage is recorded as null: the study.db next to sweep.json, wherever the folder moves
+    pointer = {"study": study_name, "storage": redact(args.storage) if args.storage else None}
+    atomic_write_text(out / POINTER_FILE, json.dumps(pointer, indent=2) + "\n")
     # The creator enqueues the baselines and presets. A process that loads a study with finished
     # trials enqueues those it lacks (a changed space); one that loses the creation race does not,
     # so two workers started together do not enqueue everything twice.

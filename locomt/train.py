@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import sys
 import time
@@ -40,6 +41,13 @@ warnings.filterwarnings("ignore", message=r".*\.fit\(ckpt_path=None\)` was calle
 warnings.filterwarnings("ignore", message=r".*\.fit\(ckpt_path=\"last\"\) is set, but there is no last checkpoint.*")
 # Lightning's own use of a deprecated torch pytree API (not ours to fix)
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+
+def quiet_lightning() -> None:
+    """Lightning's per-run info lines ("GPU available: ...") off, for commands that train many runs."""
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+
 
 RUN_DIR_ENV = "LOCOMT_RUN_DIR"  # lets DDP worker processes (re-launched by Lightning) find rank 0's run dir
 
@@ -74,7 +82,7 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False,
 
     run_dir = Path(run_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    dm = build_datamodule(cfg)
+    dm = build_datamodule(cfg, progress=progress)
     dm.prepare_data()
     dm.setup("fit")
     mcfg = model_config(cfg, n_classes=dm.n_classes, vocab_size=dm.vocab_size)

@@ -5,7 +5,6 @@ one-line errors."""
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from locomt.cost import analytic_cost
 from locomt.io import run_cli
 from locomt.pattern import PRESETS, canonical, layer_specs, resolve_pattern
 from locomt.report import main as report_main
-from locomt.sweep import SweepSpace, load_space, main, pattern_params, suggest_pattern, trial_config
+from locomt.sweep import SweepSpace, main, pattern_params, suggest_pattern, trial_config
 from locomt.train import config_key
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,7 +166,6 @@ def test_study_matches_the_runs_and_the_cost_model(swept):
         saved = json.loads((run / "metrics.json").read_text())
         cfg = load_config(run / "config.yaml")
         assert config_key(cfg) == row["key"] == run.name
-        from locomt.models import ModelConfig  # noqa: F401
         from locomt.config import model_config
 
         assert row["gflops"] == pytest.approx(analytic_cost(model_config(cfg, n_classes=3)).gflops, rel=1e-12)
