@@ -9,7 +9,7 @@ PRESET ?= audioset-vitb
 DATASET ?= synthetic-medvidcl
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sweep report test flops paper-flops bench clean
+.PHONY: help venv sweep report ablate-list test flops paper-flops bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ sweep: $(VENV)/.installed ## Optuna sweep of view patterns on DATASET (default s
 
 report: $(VENV)/.installed ## regenerate results/DATASET/ tables and plot from the sweep's study
 	$(PY) -m locomt.report results/$(DATASET)
+
+ablate-list: $(VENV)/.installed ## GFLOPs of every view-pattern preset and baseline on DATASET (python -m locomt.ablate)
+	$(PY) -m locomt.ablate --dataset $(DATASET) --patterns
 
 test: $(VENV)/.installed ## run the default test suite (CPU, minutes)
 	$(PY) -m pytest
