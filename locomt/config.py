@@ -78,6 +78,7 @@ class ModelSection:
     n_bottlenecks: int = 4
     dropout: float = 0.0
     attn_dropout: float = 0.0
+    drop_path: float = 0.0  # stochastic depth, rising linearly over the layers to this rate (0 = off)
     video_patch: int = 8
     video_tubelet: int = 2
     audio_patch: int = 16
@@ -92,6 +93,14 @@ class OptimConfig:
     warmup_epochs: float = 1.0
     schedule: str = "cosine"  # cosine | constant
     grad_clip: float = 1.0
+    label_smoothing: float = 0.0  # s: targets y(1-s) + s/K, softmax and sigmoid alike (scenic's rule)
+    mixup_alpha: float = 0.0  # 0 = off; else lambda ~ Beta(alpha, alpha) per training batch
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing={self.label_smoothing}; expected a value in [0, 1)")
+        if self.mixup_alpha < 0:
+            raise ValueError(f"mixup_alpha={self.mixup_alpha}; expected >= 0 (0 = no mixup)")
 
 
 @dataclass(frozen=True)

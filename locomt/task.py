@@ -6,14 +6,23 @@ Batches are ``(inputs, target)``: inputs a dict keyed by modality name, target c
 as ``val/acc``, ``val/f1``, ``val/mAP``, ``test/...``. At the start of fitting the task logs
 parameters, GMACs and GFLOPs per example (from ``locomt.cost``) and, after every training epoch,
 examples per second.
+
+MBT's training recipe, each off by default (``OptimConfig``): ``label_smoothing`` s turns the
+training targets into y(1 - s) + s/K (softmax and sigmoid alike, as scenic's
+``apply_label_smoothing``; validation and test losses are unsmoothed); ``mixup_alpha`` mixes each
+training batch with itself in a random order (:func:`mixup`). Test inputs with a clip axis
+(``data.test_clips`` > 1: video/audio (B, K, ...)) are run clip by clip and the K logits of each
+item averaged before the metrics.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -40,6 +49,18 @@ def metric_collection(task: str, n_classes: int) -> MetricCollection:
     raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
 
 
+def mixup(inputs: dict[str, Tensor], target: Tensor, lam: float, perm: Tensor, task: str,
+          n_classes: int) -> tuple[dict[str, Tensor], Tensor]:
+    """Mixup (Zhang et al. 2018) of a batch with itself in the order ``perm``: every floating-point
+    input becomes ``lam * x + (1 - lam) * x[perm]`` (one lambda and one permutation for all
+    modalities, as MBT); integer inputs (text token ids) are returned as they are, for the model to
+    mix after embedding (``MultimodalClassifier.forward(token_mix=...)``). Targets are mixed the same
+    way, class indices as one-hot rows: the result is float (B, n_classes)."""
+    mixed = {k: lam * v + (1.0 - lam) * v[perm] if v.is_floating_point() else v for k, v in inputs.items()}
+    y = F.one_hot(target, n_classes).float() if task == "multiclass" else target.float()
+    return mixed, lam * y + (1.0 - lam) * y[perm]
+
+
 class MultimodalTask(L.LightningModule):
     """Trains and evaluates ``build_model(model_cfg)`` for a multiclass or multilabel task."""
 
@@ -58,13 +79,18 @@ class MultimodalTask(L.LightningModule):
         self.test_metrics = metrics.clone(prefix="test/")
         self._epoch_start, self._epoch_examples = 0.0, 0
 
-    def forward(self, inputs: dict[str, Tensor]) -> Tensor:
-        return self.model(inputs)
+    def forward(self, inputs: dict[str, Tensor], token_mix: tuple[float, Tensor] | None = None) -> Tensor:
+        return self.model(inputs, token_mix)
 
-    def loss(self, logits: Tensor, target: Tensor) -> Tensor:
+    def loss(self, logits: Tensor, target: Tensor, label_smoothing: float = 0.0) -> Tensor:
+        """Cross-entropy (targets: class indices or rows of class probabilities) or binary
+        cross-entropy (multi-hot or mixed float targets), with targets smoothed to y(1 - s) + s/K."""
         if self.task == "multiclass":
-            return F.cross_entropy(logits, target)
-        return F.binary_cross_entropy_with_logits(logits, target.float())
+            return F.cross_entropy(logits, target, label_smoothing=label_smoothing)
+        target = target.float()
+        if label_smoothing:
+            target = target * (1.0 - label_smoothing) + label_smoothing / target.shape[-1]
+        return F.binary_cross_entropy_with_logits(logits, target)
 
     def _scores(self, logits: Tensor) -> Tensor:
         return logits.softmax(-1) if self.task == "multiclass" else logits.sigmoid()
@@ -72,9 +98,22 @@ class MultimodalTask(L.LightningModule):
     def _target_for_metrics(self, target: Tensor) -> Tensor:
         return target if self.task == "multiclass" else target.long()
 
+    def mixup_draw(self, batch_size: int, batch_idx: int) -> tuple[float, Tensor]:
+        """Lambda ~ Beta(alpha, alpha) and a permutation of the batch, from a generator seeded with
+        Lightning's seed, the rank, the epoch and the batch index (the same on a rerun or a resume)."""
+        a = self.optim.mixup_alpha
+        seed = int(os.environ.get("PL_GLOBAL_SEED", "0")) % 2**32
+        rng = np.random.default_rng([seed, self.global_rank, self.current_epoch, batch_idx])
+        return float(rng.beta(a, a)), torch.from_numpy(rng.permutation(batch_size)).to(self.device)
+
     def training_step(self, batch, batch_idx: int) -> Tensor:
         inputs, target = batch
-        loss = self.loss(self(inputs), target)
+        token_mix = None
+        if self.optim.mixup_alpha > 0:
+            lam, perm = self.mixup_draw(target.shape[0], batch_idx)
+            inputs, target = mixup(inputs, target, lam, perm, self.task, self.model_cfg.n_classes)
+            token_mix = (lam, perm)
+        loss = self.loss(self(inputs, token_mix), target, self.optim.label_smoothing)
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"training loss is {loss.item()} at epoch {self.current_epoch}, step {self.global_step}; "
@@ -84,9 +123,26 @@ class MultimodalTask(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=target.shape[0])
         return loss
 
+    def _flatten_clips(self, inputs: dict[str, Tensor]) -> tuple[dict[str, Tensor], int]:
+        """Inputs with a clip axis (video/audio (B, K, ...)) -> (B * K, ...) with the clips of an item
+        adjacent, text (which has no clips) repeated K times; inputs without one are returned as is."""
+        with_clips = {m.name for m in self.model_cfg.modalities
+                      if inputs[m.name].dim() == len(m.input_shape(1)) + 1}
+        counts = {inputs[n].shape[1] for n in with_clips}
+        if not counts:
+            return inputs, 1
+        if len(counts) > 1:
+            raise ValueError(f"inputs {sorted(with_clips)} hold different numbers of clips {sorted(counts)}")
+        k = counts.pop()
+        return {n: v.flatten(0, 1) if n in with_clips else v.repeat_interleave(k, dim=0)
+                for n, v in inputs.items()}, k
+
     def _eval_step(self, batch, metrics: MetricCollection, stage: str) -> None:
         inputs, target = batch
+        inputs, clips = self._flatten_clips(inputs)
         logits = self(inputs)
+        if clips > 1:  # multi-clip evaluation: the mean of each item's clip logits
+            logits = logits.view(target.shape[0], clips, -1).mean(1)
         self.log(f"{stage}/loss", self.loss(logits, target), batch_size=target.shape[0], sync_dist=True)
         metrics.update(self._scores(logits), self._target_for_metrics(target))
         self.log_dict(metrics, batch_size=target.shape[0])

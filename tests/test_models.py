@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from locomt.models import build_model, example_inputs, get_backbone, list_backbones, register_backbone
-from locomt.models.backbones import Backbone, LayerPlan
+from locomt.models.backbones import Backbone, Block, DropPath, LayerPlan
 from locomt.modalities import ModalitySpec
 
 from conftest import AUDIO, TEXT, VIDEO, small_config
@@ -126,3 +126,68 @@ def test_tokenizers_token_counts():
         assert tokens.shape == (2, spec.seq_len, cfg.d_model)
         assert (mask is None) == (spec.kind != "text")
     assert VIDEO.n_tokens == 2 * 2 * 2 and AUDIO.n_tokens == 2 * 6 and TEXT.n_tokens == 7
+
+
+# ------------------------------------------------------------------ token mixing, stochastic depth
+
+
+def test_token_mix_mixes_text_after_the_embedding():
+    torch.manual_seed(0)
+    cfg = small_config(n_layers=2, fusion_layer=1)
+    model = build_model(cfg).eval()
+    x = example_inputs(cfg, batch=3)
+    x["text"] = torch.randint(1, TEXT.vocab_size, x["text"].shape)  # no padding
+    perm = torch.tensor([2, 0, 1])
+    with torch.no_grad():
+        plain = model(x)
+        assert torch.equal(model(x, token_mix=(1.0, perm)), plain)
+        swapped = model({**x, "text": x["text"][perm]})
+        torch.testing.assert_close(model(x, token_mix=(0.0, perm)), swapped)
+        half = model(x, token_mix=(0.5, perm))
+    assert not torch.allclose(half, plain) and not torch.allclose(half, swapped)
+
+
+def test_drop_path_rates_rise_linearly_to_the_last_layer():
+    cfg = small_config(n_layers=4, fusion_layer=2, drop_path=0.3)
+    model = build_model(cfg)
+    rates = [[blk.drop_path.p if isinstance(blk.drop_path, DropPath) else 0.0 for blk in _blocks(layer)]
+             for layer in model.backbone.layers]
+    assert rates == [[0.0] * 3, [pytest.approx(0.1)] * 3, [pytest.approx(0.2)], [pytest.approx(0.3)]]
+    with pytest.raises(ValueError, match=r"drop_path=1.5 must be in \[0, 1\]"):
+        small_config(drop_path=1.5)
+
+
+def _blocks(layer):
+    return list(layer.blocks) if hasattr(layer, "blocks") else [layer.block]
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_drop_path_is_the_identity_in_eval(backbone):
+    torch.manual_seed(0)
+    with_dp = build_model(small_config(backbone=backbone, drop_path=0.5))
+    without = build_model(small_config(backbone=backbone))
+    without.load_state_dict(with_dp.state_dict())
+    x = example_inputs(with_dp.cfg, batch=3)
+    with torch.no_grad():
+        assert torch.equal(with_dp.eval()(x), without.eval()(x))
+        torch.manual_seed(1)
+        assert not torch.equal(with_dp.train()(x), without.train()(x))
+
+
+def test_drop_path_skips_branches_per_example_and_rescales():
+    cfg = small_config((VIDEO, AUDIO), n_layers=1, fusion_layer=0, backbone="joint")
+    attn = build_model(cfg).backbone.layers[0].block.attn
+    block = Block(cfg, attn, drop_path=1.0).train()
+    x = torch.randn(4, 10, cfg.d_model)
+    assert torch.equal(block(x, [10]), x)  # both residual branches skipped: the block passes x through
+    assert not torch.equal(block.eval()(x, [10]), x)
+
+    drop = DropPath(0.25).train()
+    torch.manual_seed(0)
+    y = drop(torch.ones(4000, 3, 5))
+    per_example = y[:, 0, 0]
+    assert torch.equal(y, per_example[:, None, None].expand_as(y))  # one decision per example
+    assert per_example.unique().tolist() == [0.0, pytest.approx(1 / 0.75)]  # dropped, or kept and scaled by 1/(1-p)
+    assert float(per_example.eq(0).float().mean()) == pytest.approx(0.25, abs=0.03)
+    assert float(y.mean()) == pytest.approx(1.0, abs=0.05)  # the expectation is unchanged
+    assert torch.equal(drop.eval()(y), y)

@@ -83,15 +83,23 @@ class LayerPlan:
                 pairs += [2 * lengths[i] * lengths[j]] * count
         return [BlockWork(total, tuple(pairs))]
 
-    def build(self, cfg: ModelConfig) -> nn.Module:
+    def build(self, cfg: ModelConfig, drop_path: float = 0.0) -> nn.Module:
         m = len(cfg.modalities)
         if self.kind in ("unimodal", "bottleneck"):
-            return PerStreamLayer(nn.ModuleList(Block(cfg, DenseAttention(cfg.d_model, cfg.n_heads, cfg.attn_dropout))
-                                                for _ in range(m)), bottleneck=self.kind == "bottleneck")
+            return PerStreamLayer(nn.ModuleList(
+                Block(cfg, DenseAttention(cfg.d_model, cfg.n_heads, cfg.attn_dropout), drop_path) for _ in range(m)),
+                bottleneck=self.kind == "bottleneck")
         if self.kind == "joint":
-            return FusedLayer(Block(cfg, DenseAttention(cfg.d_model, cfg.n_heads, cfg.attn_dropout)))
+            return FusedLayer(Block(cfg, DenseAttention(cfg.d_model, cfg.n_heads, cfg.attn_dropout), drop_path))
         return FusedLayer(Block(cfg, ViewAttention(cfg.d_model, cfg.n_heads, list(self.views), cfg.codes,
-                                                   cfg.attn_dropout)))
+                                                   cfg.attn_dropout), drop_path))
+
+
+def drop_path_rates(cfg: ModelConfig) -> list[float]:
+    """Stochastic depth per layer, rising linearly from 0 at the first layer to ``cfg.drop_path`` at
+    the last (timm's ``linspace(0, rate, depth)``, MBT's ``lyr / (N - 1) * rate``)."""
+    n = cfg.n_layers
+    return [cfg.drop_path * i / max(n - 1, 1) for i in range(n)]
 
 
 class Mlp(nn.Sequential):
@@ -102,20 +110,45 @@ class Mlp(nn.Sequential):
         super().__init__(*layers)
 
 
-class Block(nn.Module):
-    """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x))."""
+class DropPath(nn.Module):
+    """Stochastic depth (Huang et al. 2016) on a residual branch, per example, as timm's ``DropPath``:
+    in training each example's branch is zeroed with probability ``p`` and the kept ones are scaled
+    by 1 / (1 - p), so the expectation is unchanged; in evaluation it is the identity. (torchvision's
+    ``StochasticDepth`` does the same, but torchvision is not a dependency.)"""
 
-    def __init__(self, cfg: ModelConfig, attn: nn.Module) -> None:
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        if keep == 0.0:
+            return torch.zeros_like(x)
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x)); with ``drop_path`` > 0
+    each residual branch is dropped per example in training (independently for the two branches)."""
+
+    def __init__(self, cfg: ModelConfig, attn: nn.Module, drop_path: float = 0.0) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(cfg.d_model, eps=1e-6)
         self.attn = attn
         self.norm2 = nn.LayerNorm(cfg.d_model, eps=1e-6)
         self.mlp = Mlp(cfg.d_model, cfg.mlp_dim, cfg.dropout)
         self.drop = nn.Dropout(cfg.dropout) if cfg.dropout else nn.Identity()
+        self.drop_path = DropPath(drop_path) if drop_path else nn.Identity()
 
     def forward(self, x: Tensor, lengths: list[int], masks: list[Tensor | None] | None = None) -> Tensor:
-        x = x + self.drop(self.attn(self.norm1(x), lengths, masks))
-        return x + self.drop(self.mlp(self.norm2(x)))
+        x = x + self.drop_path(self.drop(self.attn(self.norm1(x), lengths, masks)))
+        return x + self.drop_path(self.drop(self.mlp(self.norm2(x))))
 
 
 class PerStreamLayer(nn.Module):
@@ -161,7 +194,7 @@ class Backbone(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.plans = self.plan(cfg)
-        self.layers = nn.ModuleList(p.build(cfg) for p in self.plans)
+        self.layers = nn.ModuleList(p.build(cfg, rate) for p, rate in zip(self.plans, drop_path_rates(cfg)))
 
     @classmethod
     def plan(cls, cfg: ModelConfig) -> list[LayerPlan]:

@@ -11,7 +11,8 @@ from locomt.pattern import Pattern, resolve_pattern
 @dataclass(frozen=True)
 class ModelConfig:
     """Shape of a multimodal classifier. ``pattern`` (a spec or preset of ``locomt.pattern``) is
-    used by the ``locomt`` backbone only; ``n_bottlenecks`` by ``bottleneck`` only."""
+    used by the ``locomt`` backbone only; ``n_bottlenecks`` by ``bottleneck`` only. ``drop_path``
+    (stochastic depth) acts in training only and does not change the cost model."""
 
     modalities: tuple[ModalitySpec, ...]
     n_classes: int
@@ -25,6 +26,7 @@ class ModelConfig:
     pattern: str = "half"
     dropout: float = 0.0
     attn_dropout: float = 0.0
+    drop_path: float = 0.0  # stochastic depth of the last layer; layer i of N gets drop_path * i / (N - 1)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -35,6 +37,8 @@ class ModelConfig:
             raise ValueError(f"d_model={self.d_model} must be a multiple of n_heads={self.n_heads}")
         if not 0 <= self.fusion_layer <= self.n_layers:
             raise ValueError(f"fusion_layer={self.fusion_layer} must be in 0..n_layers={self.n_layers}")
+        if not 0.0 <= self.drop_path <= 1.0:
+            raise ValueError(f"drop_path={self.drop_path} must be in [0, 1]")
 
     @property
     def codes(self) -> tuple[str, ...]:

@@ -25,13 +25,23 @@ class MultimodalClassifier(nn.Module):
         self.norms = nn.ModuleDict({m.name: nn.LayerNorm(cfg.d_model, eps=1e-6) for m in cfg.modalities})
         self.head = nn.Linear(cfg.d_model, cfg.n_classes)
 
-    def forward(self, inputs: dict[str, Tensor]) -> Tensor:
+    def forward(self, inputs: dict[str, Tensor], token_mix: tuple[float, Tensor] | None = None) -> Tensor:
+        """``token_mix = (lam, perm)`` is mixup for inputs that cannot be mixed as numbers (text token
+        ids): their tokens become ``lam * tokens + (1 - lam) * tokens[perm]`` after the embedding, and
+        a position is padding only where it is padding in both. Other modalities are left alone (mix
+        them as inputs: their tokenizers are affine, so that is the same thing)."""
         names = [m.name for m in self.cfg.modalities]
         missing = [n for n in names if n not in inputs]
         if missing:
             raise KeyError(f"inputs lack modalities {missing}; expected keys {names}, got {sorted(inputs)}")
-        tokens, masks = zip(*(self.tokenizers[n](inputs[n]) for n in names))
-        streams = self.backbone(list(tokens), list(masks))
+        tokens, masks = map(list, zip(*(self.tokenizers[n](inputs[n]) for n in names)))
+        if token_mix is not None:
+            lam, perm = token_mix
+            for i, m in enumerate(self.cfg.modalities):
+                if m.kind == "text":
+                    tokens[i] = lam * tokens[i] + (1.0 - lam) * tokens[i][perm]
+                    masks[i] = masks[i] & masks[i][perm]
+        streams = self.backbone(tokens, masks)
         cls = [self.norms[n](x[:, 0]) for n, x in zip(names, streams)]
         return self.head(torch.stack(cls)).mean(0)
 
