@@ -38,14 +38,34 @@ class TextConfig:
 
 
 @dataclass(frozen=True)
+class SpecAugmentConfig:
+    """SpecAugment (Park et al. 2019) masks on training log-mels: ``time_masks`` masks of up to
+    ``time_width`` frames and ``freq_masks`` masks of up to ``freq_width`` mel bins, each width
+    uniform in 0..max, filled with 0 (the normalised mean). All 0 (the default) = off."""
+
+    time_masks: int = 0
+    time_width: int = 0
+    freq_masks: int = 0
+    freq_width: int = 0
+
+    def __post_init__(self) -> None:
+        if min(self.time_masks, self.time_width, self.freq_masks, self.freq_width) < 0:
+            raise ValueError(f"{self}: expected counts and widths >= 0")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.time_masks and self.time_width) or bool(self.freq_masks and self.freq_width)
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """Where a dataset lives and how each item is decoded.
 
     Every field that can change the decoded items is part of the cache key (see
     ``locomt.prepare.cache_key``); the loader settings ``batch_size``, ``num_workers`` and
-    ``synthetic`` are not. ``root`` is the metadata folder (AudioSet segment CSVs, MedVidCL split
-    JSONs) or, for ``dataset: manifest``, the manifest CSV itself (or a folder holding
-    ``manifest.csv``).
+    ``synthetic`` and the training-time ``spec_augment`` are not. ``root`` is the metadata folder
+    (AudioSet segment CSVs, MedVidCL split JSONs) or, for ``dataset: manifest``, the manifest CSV
+    itself (or a folder holding ``manifest.csv``).
     """
 
     dataset: str = "medvidcl"  # audioset | medvidcl | manifest
@@ -62,6 +82,7 @@ class DataConfig:
     synthetic: dict = field(default_factory=dict)  # locomt.synth arguments when root is generated
     batch_size: int = 16
     num_workers: int = 0
+    spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)  # training audio only
 
 
 @dataclass(frozen=True)

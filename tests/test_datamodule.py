@@ -1,17 +1,20 @@
-"""MultimodalDataModule: prepare on demand, memory-mapped cache, documented batch shapes/dtypes, labels, seeding."""
+"""MultimodalDataModule: prepare on demand, memory-mapped cache, documented batch shapes/dtypes, labels, seeding,
+SpecAugment on training batches only."""
 
 from __future__ import annotations
 
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from locomt.config import ExperimentConfig, load_config, model_config
+from locomt.config import ExperimentConfig, SpecAugmentConfig, load_config, model_config
+from locomt.data.augment import spec_augment
 from locomt.data.audioset import read_audioset
 from locomt.data.datamodule import MultimodalDataModule, build_datamodule
 from locomt.data.decode import WordTokenizer
@@ -162,3 +165,63 @@ def test_errors(tmp_path):
     dm = build_datamodule(load_config(None, [f"data.root={tmp_path / 'none'}"]), progress=False)
     with pytest.raises(FileNotFoundError, match=r"none does not exist.*python -m locomt.synth --layout medvidcl"):
         dm.prepare_data()
+
+
+# ------------------------------------------------------------------ SpecAugment (training audio only)
+
+SA = SpecAugmentConfig(time_masks=2, time_width=20, freq_masks=2, freq_width=10)
+
+
+def _zero_bands(x: torch.Tensor, dim: int) -> list[list[int]]:
+    """Per example, the lengths of the runs of mel bins (dim 1) or frames (dim 2) that are all 0."""
+    whole = (x == 0).all(dim=3 - dim)
+    runs = []
+    for row in whole.int().tolist():
+        lengths, n = [], 0
+        for v in row + [0]:
+            if v:
+                n += 1
+            elif n:
+                lengths.append(n)
+                n = 0
+        runs.append(lengths)
+    return runs
+
+
+def test_spec_augment_zeroes_bounded_bands():
+    mel = torch.randn(200, 32, 100) + 3.0  # no exact zeros of its own
+    out = spec_augment(mel, SA, torch.Generator().manual_seed(0))
+    rows, cols = (out == 0).all(dim=2), (out == 0).all(dim=1)
+    in_band = rows[:, :, None] | cols[:, None, :]
+    assert torch.equal(out == 0, in_band)  # every zero lies in a masked band of bins or frames ...
+    assert torch.equal(out[~in_band], mel[~in_band])  # ... and everything else is untouched
+    for dim, count, width in ((1, SA.freq_masks, SA.freq_width), (2, SA.time_masks, SA.time_width)):
+        runs = _zero_bands(out, dim)
+        assert all(len(r) <= count and sum(r) <= count * width for r in runs)
+        assert sum(bool(r) for r in runs) > 0.8 * len(runs)  # widths are uniform in 0..max: most examples masked
+        assert max(max(r, default=0) for r in runs) > width // 2
+    assert torch.equal(spec_augment(mel, SA, torch.Generator().manual_seed(0)), out)  # seeded
+    assert not torch.equal(spec_augment(mel, SA, torch.Generator().manual_seed(1)), out)
+    assert torch.equal(spec_augment(mel, SpecAugmentConfig(), torch.Generator()), mel)  # all 0: off
+
+
+def test_spec_augment_masks_training_batches_only(mv):
+    cfg, dm = mv
+    aug = MultimodalDataModule(replace(cfg, data=replace(cfg.data, spec_augment=SA)), progress=False)
+    assert aug.cache.path == dm.cache.path  # a training-time transform: not part of the cache key
+    aug.setup("fit")
+    aug.trainer = SimpleNamespace(training=True, global_rank=0, global_step=3)
+    batch = next(iter(aug.train_dataloader()))
+    assert not any(_zero_bands(batch[0]["audio"], 2)[0])  # the loader itself does not mask
+    (inputs, target) = aug.on_after_batch_transfer(batch, 0)
+    assert inputs["video"] is batch[0]["video"] and inputs["text"] is batch[0]["text"] and target is batch[1]
+    freq, time = _zero_bands(inputs["audio"], 1), _zero_bands(inputs["audio"], 2)
+    assert any(freq) and any(time)
+    assert all(len(r) <= 2 and sum(r) <= 20 for r in freq) and all(len(r) <= 2 and sum(r) <= 40 for r in time)
+    assert torch.equal(aug.on_after_batch_transfer(batch, 0)[0]["audio"], inputs["audio"])  # same step: same masks
+    aug.trainer.global_step = 4
+    assert not torch.equal(aug.on_after_batch_transfer(batch, 0)[0]["audio"], inputs["audio"])
+    aug.trainer.training = False  # validating or testing
+    for loader in (aug.val_dataloader(), aug.test_dataloader()):
+        for b in loader:
+            assert aug.on_after_batch_transfer(b, 0) is b

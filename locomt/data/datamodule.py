@@ -10,6 +10,13 @@ to ``video`` float32 (B, 3, T, S, S), ``audio`` float32 (B, n_mels, n_frames) or
 (B, max_len); ``target`` is int64 (B,) class indices (multiclass) or float32 (B, K) multi-hot
 (multilabel). Audio is standardised with the training split's mean and standard deviation (kept
 in the cache's meta.json). Training batches are shuffled by a generator seeded with ``cfg.seed``.
+
+With ``data.test_clips`` K > 1 the test split's ``video`` and ``audio`` carry a clip axis,
+(B, K, 3, T, S, S) and (B, K, n_mels, n_frames); text and targets do not (the task averages the
+clips' logits). With ``data.spec_augment`` set, the audio of training batches is masked
+(:func:`locomt.data.augment.spec_augment`) in :meth:`MultimodalDataModule.on_after_batch_transfer`,
+that is on the device and only while a Lightning trainer is training: batches drawn from the
+loaders directly, and every validation and test batch, are never masked.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
 from locomt.config import ExperimentConfig
+from locomt.data.augment import spec_augment
 from locomt.data.cache import Cache
 from locomt.prepare import DATASETS, cache_for, check_dataset, ensure_root, prepare
 
@@ -171,6 +179,19 @@ class MultimodalDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
+
+    # ------------------------------------------------------------------ augmentation
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """SpecAugment on the audio of training batches (see the module docstring), from a generator
+        seeded with ``cfg.seed``, the rank and the global step: the same masks on a rerun or resume."""
+        trainer = self.trainer
+        sa = self.cfg.data.spec_augment
+        if trainer is None or not trainer.training or not sa.enabled or "audio" not in batch[0]:
+            return batch
+        inputs, target = batch
+        seed = np.random.SeedSequence([self.cfg.seed % 2**32, trainer.global_rank, trainer.global_step])
+        gen = torch.Generator().manual_seed(int(seed.generate_state(1)[0]))
+        return {**inputs, "audio": spec_augment(inputs["audio"], sa, gen)}, target
 
 
 def build_datamodule(cfg: ExperimentConfig, prepare_workers: int | None = None,
