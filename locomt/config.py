@@ -63,9 +63,11 @@ class DataConfig:
 
     Every field that can change the decoded items is part of the cache key (see
     ``locomt.prepare.cache_key``); the loader settings ``batch_size``, ``num_workers`` and
-    ``synthetic`` and the training-time ``spec_augment`` are not. ``root`` is the metadata folder
-    (AudioSet segment CSVs, MedVidCL split JSONs) or, for ``dataset: manifest``, the manifest CSV
-    itself (or a folder holding ``manifest.csv``).
+    ``synthetic`` and the training-time ``spec_augment`` are not. ``test_clips`` K > 1 decodes every
+    test item as K clips evenly spaced over its media, whose logits are averaged (K > 1 is in the
+    key of the whole cache; train and val keep one clip). ``root`` is the metadata folder (AudioSet
+    segment CSVs, MedVidCL split JSONs) or, for ``dataset: manifest``, the manifest CSV itself (or
+    a folder holding ``manifest.csv``).
     """
 
     dataset: str = "medvidcl"  # audioset | medvidcl | manifest
@@ -83,6 +85,11 @@ class DataConfig:
     batch_size: int = 16
     num_workers: int = 0
     spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)  # training audio only
+    test_clips: int = 1  # clips per test item (multi-clip evaluation); 1 = one clip over the whole media
+
+    def __post_init__(self) -> None:
+        if self.test_clips < 1:
+            raise ValueError(f"test_clips={self.test_clips}; expected >= 1")
 
 
 @dataclass(frozen=True)

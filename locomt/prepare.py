@@ -14,6 +14,11 @@ Splits: MedVidCL train/val/test as the JSON files give them; AudioSet ``balanced
 minus a seeded ``data.val_fraction`` slice (seed ``data.split_seed``) that becomes val, because
 AudioSet has no validation split, and ``eval`` is test; a manifest names each row's split.
 
+With ``data.test_clips`` K > 1, every test item is decoded as K clips evenly spaced over its media
+(``locomt.data.decode.read_video``/``read_log_mel`` with ``clips=K``) and the test split's
+``video``/``audio`` arrays get a clip axis: (N, K, ...). Train and val keep one clip. K > 1 is part
+of the cache key (of the whole cache: a cache is one directory); K = 1 leaves the key as it was.
+
 Missing, zero-length, truncated, corrupt and (with ``data.skip_silent``) silent media are
 reported and skipped; ``--strict`` stops at the first one with a one-line error and exit status 2.
 When ``data.root`` is missing and ``data.synthetic`` holds ``locomt.synth`` arguments, the
@@ -252,7 +257,8 @@ def plan_dataset(data: DataConfig) -> DatasetPlan:
 def cache_key(data: DataConfig) -> dict[str, Any]:
     """Everything that decides the cached items: format version, dataset, resolved roots, a hash of
     the metadata files, the modalities and the settings of each (video, audio with skip_silent,
-    text), and for AudioSet the validation slice (val_fraction, split_seed)."""
+    text), for AudioSet the validation slice (val_fraction, split_seed), and ``test_clips`` when it
+    is more than 1 (so caches made before multi-clip evaluation keep their keys)."""
     check_dataset(data)
     mods = set(data.modalities)
     key: dict[str, Any] = {
@@ -272,6 +278,8 @@ def cache_key(data: DataConfig) -> dict[str, Any]:
         key["text"] = dataclasses.asdict(data.text)
     if data.dataset == "audioset":
         key["split"] = {"val_fraction": data.val_fraction, "split_seed": data.split_seed}
+    if data.test_clips > 1:
+        key["test_clips"] = data.test_clips
     return json.loads(json.dumps(key))  # tuples as lists, as key.json reads back
 
 
@@ -284,15 +292,17 @@ def cache_for(data: DataConfig) -> Cache:
 
 
 def decode_media(
-    files: MediaFiles, modalities: tuple[str, ...], video: VideoConfig, audio: AudioConfig, skip_silent: bool
+    files: MediaFiles, modalities: tuple[str, ...], video: VideoConfig, audio: AudioConfig, skip_silent: bool,
+    clips: int = 1,
 ) -> dict[str, np.ndarray]:
-    """Decode one item's media: float16 ``video`` (3, T, S, S) and/or ``audio`` (n_mels, n_frames).
-    Raises MediaError for a missing, empty, corrupt or (with ``skip_silent``) silent file."""
+    """Decode one item's media: float16 ``video`` (3, T, S, S) and/or ``audio`` (n_mels, n_frames),
+    with a leading clip axis (clips, ...) when ``clips`` > 1. Raises MediaError for a missing,
+    empty, corrupt or (with ``skip_silent``) silent file."""
     out: dict[str, np.ndarray] = {}
     if "video" in modalities:
-        out["video"] = read_video(files.video, video).astype(np.float16)
+        out["video"] = read_video(files.video, video, clips).astype(np.float16)
     if "audio" in modalities:
-        mel, silent = read_log_mel(files.audio, audio)
+        mel, silent = read_log_mel(files.audio, audio, clips)
         if silent and skip_silent:
             raise MediaError(files.audio, "silent audio (peak amplitude below 1e-4)")
         out["audio"] = mel.astype(np.float16)
@@ -313,13 +323,14 @@ class _Job:
     video: VideoConfig
     audio: AudioConfig
     skip_silent: bool
+    clips: int = 1
 
 
 def _run_job(job: _Job) -> tuple[str, int, dict[str, str] | None]:
     """Decode one item and store it (or its failure) in the cache; runs in a worker process."""
     cache = Cache(job.cache)
     try:
-        arrays = decode_media(job.files, job.modalities, job.video, job.audio, job.skip_silent)
+        arrays = decode_media(job.files, job.modalities, job.video, job.audio, job.skip_silent, job.clips)
     except MediaError as e:
         err = {"path": str(e.path), "kind": media_error_kind(e.reason), "reason": e.reason}
         cache.write_error(job.split, job.row, **err)
@@ -419,7 +430,7 @@ def prepare(
             errors[(item.split, item.row)] = err
             continue
         todo.append(_Job(str(cache.path), item.split, item.row, item.files, need, data.video, data.audio,
-                         data.skip_silent))
+                         data.skip_silent, clips=data.test_clips if item.split == "test" else 1))
     by_key = {(it.split, it.row): it for it in plan.items}
 
     def report() -> None:
@@ -499,11 +510,12 @@ def _consolidate(cache: Cache, plan: DatasetPlan, data: DataConfig, errors: dict
         "audio": ((data.audio.n_mels, data.audio.n_frames), np.float16),
     }
     for split, items in kept.items():
+        clips = (data.test_clips,) if split == "test" and data.test_clips > 1 else ()
         for m in mods:
             if m in shapes:
                 shape, dtype = shapes[m]
                 rows = _LazyRows(cache, split, [it.row for it in items], m)
-                cache.write_array(split, m, rows, dtype, shape)
+                cache.write_array(split, m, rows, dtype, clips + shape)
         if tokenizer is not None:
             ids = tokenizer.encode_batch([it.text for it in items], data.text.max_len).astype(np.int32)
             cache.write_array(split, "text", ids, np.int32, (data.text.max_len,))
@@ -531,6 +543,7 @@ def _consolidate(cache: Cache, plan: DatasetPlan, data: DataConfig, errors: dict
         "counts": {s: len(kept[s]) for s in SPLITS},
         "skipped": len(errors),
         "vocab_size": vocab_size,
+        "test_clips": data.test_clips,
         "key": cache_key(data),
     }
     if "audio" in mods:

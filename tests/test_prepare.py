@@ -17,7 +17,7 @@ import pytest
 import locomt.prepare as prep
 from locomt.config import ExperimentConfig, load_config
 from locomt.data.audioset import read_audioset
-from locomt.data.decode import WordTokenizer
+from locomt.data.decode import VideoConfig, WordTokenizer, log_mel, read_audio, read_video
 from locomt.data.media import MediaFiles
 from locomt.data.medvidcl import read_medvidcl
 from locomt.io import run_cli
@@ -142,6 +142,7 @@ def test_second_prepare_decodes_nothing(ref, monkeypatch):
         "data.text.min_count=2",
         "data.modalities=[video,audio]",
         "data.skip_silent=false",
+        "data.test_clips=2",
     ],
 )
 def test_every_preprocessing_parameter_is_in_the_key(ref, override):
@@ -154,8 +155,10 @@ def test_every_preprocessing_parameter_is_in_the_key(ref, override):
 def test_key_covers_roots_metadata_and_audioset_split(ref, au_root, mv_root, tmp_path):
     cfg, result = ref
     same = load_config(None, [f"data.root={cfg.data.root}", f"data.cache_dir={cfg.data.cache_dir}", *SMALL,
-                              "data.batch_size=3", "data.num_workers=2", "data.synthetic={n: 7}", "seed=5"])
+                              "data.batch_size=3", "data.num_workers=2", "data.synthetic={n: 7}", "seed=5",
+                              "data.spec_augment={time_masks: 2, time_width: 8}", "data.test_clips=1"])
     assert prep.cache_for(same.data).path == result.cache.path  # loader settings are not in the key
+    assert "test_clips" not in prep.cache_key(same.data)  # one test clip: the key caches had before
     copy = tmp_path / "copy"
     shutil.copytree(mv_root, copy)
     moved = prep.cache_for(config("medvidcl", copy, Path(cfg.data.cache_dir)).data).path
@@ -183,6 +186,36 @@ def test_changed_parameter_builds_a_new_cache(ref, tmp_path):
     assert sorted(p.name for p in cache.iterdir()) == sorted([a.cache.path.name, b.cache.path.name])
     assert np.load(b.cache.path / "train" / "video.npy").shape[-1] == 16
     assert a.cache.path.name == result.cache.path.name  # same key, other cache_dir: same name
+
+
+def test_test_clips_decode_evenly_spaced_clips_of_the_test_split_only(ref, mv_root, tmp_path):
+    cfg, result = ref
+    multi = config("medvidcl", mv_root, tmp_path / "cache", "data.test_clips=3")
+    out = prep.prepare(multi.data, workers=1, progress=False, log=lambda s: None)
+    assert out.cache.path.name != result.cache.path.name and prep.cache_key(multi.data)["test_clips"] == 3
+    assert out.cache.meta()["test_clips"] == 3
+    one, many = arrays(result.cache.path), arrays(out.cache.path)
+    for k in one:
+        if k.startswith("test/") and k.split("/")[1] in ("video", "audio"):
+            assert many[k].shape == (one[k].shape[0], 3, *one[k].shape[1:]), k
+        else:
+            assert np.array_equal(one[k], many[k]), k  # train and val: the one clip they always had
+    video, audio = many["test/video"], many["test/audio"]
+    assert all(not np.array_equal(x[i, a], x[i, b]) for x in (video, audio) for i in range(len(x))
+               for a, b in ((0, 1), (1, 2), (0, 2)))  # the clips differ
+    # Item 0 by hand: 16 frames (2 s at 8 fps) -> frame_indices(16, 3 clips x 4 frames) cut into 3
+    # clips; audio windows of 1 s starting at 0, halfway through what is left, and at the end.
+    first = read_medvidcl(mv_root)["test"]["video_id"][0]
+    path = mv_root / "media" / f"{first}.mp4"
+    every = read_video(path, VideoConfig(16, 32, cfg.data.video.mean, cfg.data.video.std))
+    for k, frames in enumerate(([0, 2, 3, 4], [6, 7, 8, 10], [11, 12, 14, 15])):
+        np.testing.assert_allclose(video[0, k], every[:, frames].astype(np.float16), atol=2e-3)
+    wave = read_audio(path, cfg.data.audio.sample_rate)
+    last = wave.size - cfg.data.audio.num_samples
+    assert last > 0
+    for k, start in enumerate((0, round(last / 2), last)):
+        assert np.array_equal(audio[0, k], log_mel(wave[start:], cfg.data.audio).astype(np.float16))
+    assert np.array_equal(audio[0, 0], one["test/audio"][0])  # clip 0 of audio: the first window, as before
 
 
 # --------------------------------------------------------------------------------------- resume

@@ -4,11 +4,16 @@ Video: :func:`get_video_reader` returns a :class:`VideoReader` by name (``decord
 or ``pyav``). Both pick the same frame indices (the centres of ``num_frames`` equal stretches of
 the clip), resize the short side to ``size`` with antialiased bilinear interpolation, centre-crop
 to ``size x size`` and normalise per channel, returning float32 ``(3, num_frames, size, size)``.
+``read_video(..., clips=K)`` returns K clips ``(K, 3, num_frames, size, size)`` for multi-clip
+evaluation: clip k holds ``num_frames`` frames spread over the k-th of K equal parts of the video.
 
 Audio: :func:`read_audio` gives a mono float32 waveform at a given sample rate from a container's
 audio track (decord ``AudioReader`` or PyAV) or a .wav/.flac file (soundfile, librosa resampling);
 :func:`log_mel` pads or trims it to ``clip_seconds`` and returns float32 ``(n_mels, n_frames)``
-in dB with ``n_frames = round(clip_seconds * sample_rate / hop_length)``.
+in dB with ``n_frames = round(clip_seconds * sample_rate / hop_length)``. With ``clips=K``,
+:func:`read_log_mel` returns ``(K, n_mels, n_frames)``: K windows of ``clip_seconds`` evenly spaced
+over the track (:func:`audio_window_starts`), so clip k of the audio is as far along the track as
+clip k of the video is along the video. One clip is the first ``clip_seconds``, as always.
 
 Every failure of a media file (missing, zero-length, truncated, corrupt, no such stream) raises
 :class:`~locomt.data.media.MediaError` with the path and a one-line reason. Silent audio is not
@@ -128,12 +133,19 @@ class VideoReader(Protocol):
         ...
 
 
-def read_video(path: PathLike, cfg: VideoConfig = VideoConfig()) -> np.ndarray:
-    """``cfg.num_frames`` frames spread over the clip, float32 (3, N, S, S); MediaError on bad media."""
+def read_video(path: PathLike, cfg: VideoConfig = VideoConfig(), clips: int = 1) -> np.ndarray:
+    """``cfg.num_frames`` frames spread over the clip, float32 (3, N, S, S); MediaError on bad media.
+
+    With ``clips`` K > 1: float32 (K, 3, N, S, S), clip k the centres of N equal stretches of the
+    k-th of K equal parts of the video (the K * N frames of ``frame_indices(total, K * N)``, in
+    order, cut into K clips)."""
     reader = get_video_reader(cfg.backend)
     total, _fps = reader.info(path)
-    raw = reader.frames(path, frame_indices(total, cfg.num_frames).tolist())
-    return resize_crop_normalize(raw, cfg.size, cfg.mean, cfg.std)
+    raw = reader.frames(path, frame_indices(total, clips * cfg.num_frames).tolist())
+    x = resize_crop_normalize(raw, cfg.size, cfg.mean, cfg.std)
+    if clips == 1:
+        return x
+    return np.ascontiguousarray(x.reshape(3, clips, cfg.num_frames, cfg.size, cfg.size).transpose(1, 0, 2, 3, 4))
 
 
 class DecordVideoReader:
@@ -402,10 +414,22 @@ def log_mel(wave: np.ndarray, cfg: AudioConfig = AudioConfig()) -> np.ndarray:
     return db.astype(np.float32)
 
 
-def read_log_mel(path: PathLike, cfg: AudioConfig = AudioConfig()) -> tuple[np.ndarray, bool]:
-    """(log-mel (n_mels, n_frames), silent flag) of a media file's audio."""
+def audio_window_starts(n_samples: int, cfg: AudioConfig, clips: int) -> list[int]:
+    """First samples of ``clips`` windows of ``cfg.clip_seconds`` evenly spaced over a track of
+    ``n_samples``: the first at 0 and the last ending at the end of the track (all at 0 when the
+    track is no longer than one window; one clip starts at 0)."""
+    last = max(0, n_samples - cfg.num_samples)
+    return [int(round(v)) for v in np.linspace(0, last, clips)]
+
+
+def read_log_mel(path: PathLike, cfg: AudioConfig = AudioConfig(), clips: int = 1) -> tuple[np.ndarray, bool]:
+    """(log-mel (n_mels, n_frames), silent flag) of a media file's audio; with ``clips`` K > 1 the
+    log-mels of K windows (K, n_mels, n_frames), starting at :func:`audio_window_starts`."""
     wave = read_audio(path, cfg.sample_rate, cfg.backend)
-    return log_mel(wave, cfg), is_silent(wave)
+    if clips == 1:
+        return log_mel(wave, cfg), is_silent(wave)
+    mels = [log_mel(wave[start:], cfg) for start in audio_window_starts(wave.size, cfg, clips)]
+    return np.stack(mels), is_silent(wave)
 
 
 # ------------------------------------------------------------------------------------------ text
