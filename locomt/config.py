@@ -94,7 +94,9 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelSection:
-    """The model: backbone and shape (``locomt.models.ModelConfig`` fields) and patch sizes."""
+    """The model: backbone and shape (``locomt.models.ModelConfig`` fields) and patch sizes.
+    ``init_from``: a local ViT checkpoint loaded into every modality before training (``locomt.models.
+    pretrained``; ``init_video``: ``central`` or ``average`` tubelet inflation)."""
 
     backbone: str = "locomt"
     pattern: str = "half"
@@ -110,6 +112,12 @@ class ModelSection:
     video_patch: int = 8
     video_tubelet: int = 2
     audio_patch: int = 16
+    init_from: str = ""  # a ViT .safetensors/.pth to start from ("" = random initialisation)
+    init_video: str = "central"  # central | average: how the 2-D patch kernel becomes a tubelet kernel
+
+    def __post_init__(self) -> None:
+        if self.init_video not in ("central", "average"):
+            raise ValueError(f"init_video={self.init_video!r}; expected central or average")
 
 
 @dataclass(frozen=True)

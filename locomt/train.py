@@ -30,6 +30,7 @@ from lightning.pytorch.loggers import CSVLogger
 from locomt.config import ExperimentConfig, dump_config, load_config, model_config, to_dict
 from locomt.cost import analytic_cost
 from locomt.io import atomic_write_text, run_cli
+from locomt.models.pretrained import load_pretrained, read_checkpoint
 from locomt.task import MultimodalTask
 
 # The run directory already holds config.yaml when the CSV log starts; Lightning warns that old
@@ -81,12 +82,16 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False,
     from locomt.data.datamodule import build_datamodule
 
     run_dir = Path(run_dir)
+    # read a pretrained checkpoint before decoding any data, so a bad path fails at once
+    init = read_checkpoint(cfg.model.init_from) if cfg.model.init_from and not resume else None
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = build_datamodule(cfg, progress=progress)
     dm.prepare_data()
     dm.setup("fit")
     mcfg = model_config(cfg, n_classes=dm.n_classes, vocab_size=dm.vocab_size)
     task = MultimodalTask(mcfg, dm.task, cfg.optim)
+    if init is not None:  # a resumed run gets its weights from its own checkpoint instead
+        print(load_pretrained(task.model, init, video_init=cfg.model.init_video).summary(), file=sys.stderr)
     metric = monitor_metric(dm.task)
     ckpt_dir = run_dir / "checkpoints"
     callbacks = [
