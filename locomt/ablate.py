@@ -137,9 +137,9 @@ def plot(df: pd.DataFrame, path: Path, title: str) -> None:
         ax.errorbar(part.gflops, 100 * part[f"{metric}_mean"], yerr=100 * part[f"{metric}_std"].fillna(0),
                     fmt="s" if is_base else "o", color="C1" if is_base else "C0", capsize=3,
                     label="baselines" if is_base else "locomt view patterns")
-        for r in part.itertuples():
-            ax.annotate(r.label, (r.gflops, 100 * getattr(r, f"{metric}_mean")), textcoords="offset points",
-                        xytext=(4, 4), fontsize=8)
+    for k, r in enumerate(df.sort_values("gflops").itertuples()):  # alternate above/below: close labels part
+        ax.annotate(r.label, (r.gflops, 100 * getattr(r, f"{metric}_mean")), textcoords="offset points",
+                    xytext=(4, 5 if k % 2 == 0 else -12), fontsize=8)
     ax.set(xlabel="GFLOPs per example (forward, analytic)", ylabel=ylabel, title=title)
     ax.margins(x=0.15, y=0.1)
     ax.grid(alpha=0.3)
