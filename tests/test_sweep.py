@@ -243,8 +243,10 @@ def test_budget_rejects_before_training(tmp_path, data_sets):
 # ------------------------------------------------------------------ interruptions and workers
 def _spawn(args, **env_extra):
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **env_extra}
+    # SIGINT back to its default in the child (a shell that starts CI in the background ignores it)
     return subprocess.Popen([sys.executable, "-m", "locomt.sweep", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_running(tmp_path, proc, timeout=120):

@@ -70,7 +70,10 @@ def test_interrupt_then_resume(tmp_path, data_overrides):
     run_dir = tmp_path / "interrupted"
     cmd = [sys.executable, "-m", "locomt.train", "--config", str(CONFIG), "--run-dir", str(run_dir),
            *data_overrides, "trainer.max_epochs=8"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # SIGINT back to its default in the child: a shell that starts CI in the background ignores it,
+    # and Python then never raises KeyboardInterrupt
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not (run_dir / "checkpoints" / "last.ckpt").exists() and time.time() < deadline:
         time.sleep(0.5)
