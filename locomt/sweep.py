@@ -458,7 +458,9 @@ def quiet_libraries() -> None:
     from locomt.train import quiet_lightning
 
     quiet_lightning()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # ERROR: Optuna's "Trial N failed" warning repeats a Ctrl-C with a traceback; a real failure
+    # reaches the command's own error line instead
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
