@@ -300,7 +300,7 @@ class Objective:
                     trial.set_user_attr("note", f"same configuration as running trial {same.number}")
                     raise optuna.TrialPruned(f"same configuration as running trial {same.number}")
                 for name, value in same.user_attrs.items():
-                    if name.startswith(("val/", "test/")) or name in ("params", "seconds", "latency_ms", "run"):
+                    if name.startswith(("val/", "test/")) or name in ("params", "latency_ms", "run"):
                         trial.set_user_attr(name, value)
                 trial.set_user_attr("note", f"same configuration as trial {same.number}: not trained again")
                 return tuple(same.values)
