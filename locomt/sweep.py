@@ -11,7 +11,7 @@ training). Test metrics are recorded for every trial but never optimised. The ex
 
     space: counts            # counts: heads per view in each fusion layer (the default)
                              # heads: a view per head; shared: one layer spec for every fusion layer
-    n_trials: 14             # trials in the study, enqueued baselines and presets included
+    n_trials: 14             # distinct configurations, enqueued baselines and presets included
     sampler: tpe             # tpe | nsga2 | random
     seed: 0
     budget_gflops: null      # configurations above it are rejected (pruned) before training
@@ -24,7 +24,8 @@ training). Test metrics are recorded for every trial but never optimised. The ex
 
 Storage defaults to ``sqlite:///results/<dataset>/study.db``; ``--storage URL`` takes any Optuna
 storage (PostgreSQL for many machines). Running the same command again resumes the study: it
-runs until ``n_trials`` trials have finished. A worker killed mid-trial leaves its trial
+runs until ``n_trials`` distinct configurations have finished (a trial that repeats a trained
+configuration reuses its result and does not count). A worker killed mid-trial leaves its trial
 ``RUNNING`` until its heartbeat is older than the grace period; then the next worker marks it
 failed and retries it, and the retry resumes training from the run's last checkpoint. A trial
 stopped by Ctrl-C is marked failed and retried when the sweep is run again. Every configuration
@@ -389,12 +390,15 @@ def make_sampler(space: SweepSpace, seed: int) -> optuna.samplers.BaseSampler:
 
 def study_done(study: optuna.Study, n_trials: int) -> tuple[bool, bool]:
     """(nothing left to start, nothing running): the study needs no new trial once ``n_trials``
-    trials have finished or are running and none waits."""
-    states = [t.state for t in study.get_trials(deepcopy=False)]
-    waiting = states.count(TrialState.WAITING)
-    running = states.count(TrialState.RUNNING)
-    started = sum(s in FINISHED for s in states) + running
-    return waiting == 0 and started >= n_trials, running == 0
+    distinct configurations have finished (trained, rejected or diverged) or are running, and none
+    waits. A trial that repeats a trained configuration costs nothing and does not count; as many
+    repeats as ``n_trials`` end the study too (the sampler has run out of new configurations)."""
+    trials = study.get_trials(deepcopy=False)
+    waiting = sum(t.state == TrialState.WAITING for t in trials)
+    running = sum(t.state == TrialState.RUNNING for t in trials)
+    repeats = sum(t.state in FINISHED and "duplicate_of" in t.user_attrs for t in trials)
+    started = sum(t.state in FINISHED for t in trials) - repeats + running
+    return waiting == 0 and (started >= n_trials or repeats >= n_trials), running == 0
 
 
 def run_worker(ctx: Context, worker: int = 0, on_trial=None) -> None:
@@ -518,7 +522,7 @@ class progress_bar:
 
     def refresh(self) -> None:
         trials = self.study.get_trials(deepcopy=False)
-        done = sum(t.state in FINISHED for t in trials)
+        done = sum(t.state in FINISHED and "duplicate_of" not in t.user_attrs for t in trials)
         running = sum(t.state == TrialState.RUNNING for t in trials)
         total = max(self.n_trials, done + running + sum(t.state == TrialState.WAITING for t in trials))
         self.bar.update(self.task, completed=done, total=total, info=f"{running} running")
@@ -546,7 +550,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--space", help="another search space YAML instead of sweeps/DATASET.yaml")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="dotted config override for every trial (repeatable), e.g. --set trainer.max_epochs=3")
-    p.add_argument("--n-trials", type=int, help="trials in the study (default: the space's n_trials)")
+    p.add_argument("--n-trials", type=int,
+                   help="distinct configurations in the study (default: the space's n_trials)")
     p.add_argument("--n-workers", type=int, default=1, help="local worker processes sharing the study (default 1)")
     p.add_argument("--storage", help="Optuna storage URL (default: sqlite:///OUT/study.db)")
     p.add_argument("--study", help="study name (default: the space file's name)")

@@ -157,10 +157,10 @@ def swept(tmp_path_factory, data_sets):
 def test_study_matches_the_runs_and_the_cost_model(swept):
     tmp, _ = swept
     df = pd.read_csv(tmp / "out" / "trials.csv", keep_default_na=False, na_values=[""])
-    assert len(df) == 6 and (df["state"] == "COMPLETE").all()
+    assert (df["state"] == "COMPLETE").all() and df.duplicate_of.isna().sum() == 6  # repeats do not count
     assert sorted(df[df.role == "baseline"].label) == ["joint", "late"]
     assert sorted(df[df.role == "preset"].label) == ["all-cross", "half"]
-    assert (df.role == "search").sum() == 2
+    assert (df[df.duplicate_of.isna()].role == "search").sum() == 2
     for _, row in df.iterrows():
         run = Path(row["run"])
         saved = json.loads((run / "metrics.json").read_text())
@@ -192,15 +192,17 @@ def test_rerun_resumes_and_extends_without_retraining(swept, tmp_path):
     before = pd.read_csv(tmp / "out" / "trials.csv")
     stamps = {p: p.stat().st_mtime_ns for p in (tmp / "runs" / "configs").glob("*/metrics.json")}
     assert run_cli(main, args) == 0  # the study is done: nothing new
-    assert len(_study(tmp).trials) == 6 and pd.read_csv(tmp / "out" / "trials.csv").equals(before)
+    assert len(_study(tmp).trials) == len(before) and pd.read_csv(tmp / "out" / "trials.csv").equals(before)
     assert run_cli(main, [*args, "--n-trials", "8"]) == 0
     study = _study(tmp)
-    assert len(study.trials) == 8 and all(t.state == TrialState.COMPLETE for t in study.trials)
+    assert sum("duplicate_of" not in t.user_attrs for t in study.trials) == 8
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # finished runs were not touched
     # a configuration already trained is not trained again: same values, marked duplicate
-    first = study.trials[0]
+    first, n_before = study.trials[0], len(study.trials)
     study.enqueue_trial(first.params, user_attrs={k: first.user_attrs[k] for k in ("backbone", "label", "role")})
-    assert run_cli(main, [*args, "--n-trials", "9"]) == 0
+    assert run_cli(main, [*args, "--n-trials", "8"]) == 0  # the enqueued trial runs although 8 are done
+    assert len(_study(tmp).trials) == n_before + 1
     dup = _study(tmp).trials[-1]
     assert dup.user_attrs["duplicate_of"] == 0 and dup.values == first.values
     keys = {t.user_attrs["key"] for t in _study(tmp).trials}
