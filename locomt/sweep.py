@@ -486,7 +486,7 @@ def run_workers(ctx: Context, n_workers: int, study: optuna.Study) -> None:
     import torch
 
     if n_workers == 1:
-        with progress_bar(study, ctx.n_trials) as refresh:
+        with SweepProgress(study, ctx.n_trials) as refresh:
             run_worker(ctx, 0, on_trial=refresh)
         return
     if torch.cuda.is_available():
@@ -497,7 +497,7 @@ def run_workers(ctx: Context, n_workers: int, study: optuna.Study) -> None:
     for p in procs:
         p.start()
     try:
-        with progress_bar(study, ctx.n_trials) as refresh:
+        with SweepProgress(study, ctx.n_trials) as refresh:
             while any(p.is_alive() for p in procs):
                 time.sleep(1.0)
                 refresh()
@@ -511,7 +511,7 @@ def run_workers(ctx: Context, n_workers: int, study: optuna.Study) -> None:
                          "study: run the same command again to go on")
 
 
-class progress_bar:
+class SweepProgress:
     """A rich progress bar over finished trials, read from the storage (so it counts every worker)."""
 
     def __init__(self, study: optuna.Study, n_trials: int) -> None:
