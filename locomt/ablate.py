@@ -82,6 +82,10 @@ def classes_without_data(cfg: ExperimentConfig) -> tuple[int, str | None]:
         path = Path(d.root) / "class_labels_indices.csv"
         if path.is_file():
             return len(read_class_labels(path)), None
+        if d.synthetic:  # generated on first use: locomt.synth writes its own class table
+            from locomt.synth import AUDIOSET_CLASSES as SYNTH_CLASSES
+
+            return len(SYNTH_CLASSES), None
         return AUDIOSET_CLASSES, f"{path} not found: assumed AudioSet's {AUDIOSET_CLASSES} classes"
     if d.dataset == "manifest":
         from locomt.data.manifest import manifest_path, read_manifest

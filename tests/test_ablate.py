@@ -177,7 +177,13 @@ def test_listing_matches_the_cost_model(overrides, tmp_path, capsys):
 
 
 def test_audioset_class_count_from_metadata(tmp_path):
-    cfg = load_config(ROOT / "experiments" / "synthetic-audioset.yaml", [f"data.root={tmp_path}"])
+    from locomt.synth import AUDIOSET_CLASSES as SYNTH_CLASSES
+
+    synth = load_config(ROOT / "experiments" / "synthetic-audioset.yaml", [f"data.root={tmp_path}"])
+    df, notes = listing(synth)  # not generated yet: the synthetic class table's size, not AudioSet's
+    mcfg = model_config(with_model(synth, "joint"), n_classes=len(SYNTH_CLASSES))
+    assert notes == [] and df.set_index("name").gflops["joint"] == analytic_cost(mcfg).gflops
+    cfg = load_config(ROOT / "experiments" / "synthetic-audioset.yaml", [f"data.root={tmp_path}", "data.synthetic={}"])
     df, notes = listing(cfg)
     assert any("527" in n for n in notes)
     mcfg = model_config(with_model(cfg, "joint"), n_classes=527)
