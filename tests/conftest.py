@@ -22,3 +22,15 @@ def small_config(modalities=(VIDEO, AUDIO, TEXT), **kw) -> ModelConfig:
 @pytest.fixture(params=["va", "vat", "vatf"])
 def modalities(request):
     return {"va": (VIDEO, AUDIO), "vat": (VIDEO, AUDIO, TEXT), "vatf": (VIDEO, AUDIO, TEXT, FEATS)}[request.param]
+
+
+@pytest.fixture(scope="session")
+def tiny_synthetic(tmp_path_factory) -> list[str]:
+    """Overrides of experiments/synthetic-medvidcl.yaml: a 60-clip synthetic set (generated and
+    decoded once per session, on first use; tests only read it) and a tiny model that trains in
+    seconds. Modules append what they change (epochs, output folders)."""
+    base = tmp_path_factory.mktemp("tiny-synthetic")
+    return [f"data.root={base / 'synth'}", f"data.cache_dir={base / 'cache'}",
+            "data.synthetic={layout: medvidcl, n: 60, seed: 0, size: 32, fps: 8, seconds: 2.0}",
+            "data.batch_size=8", "model.n_layers=2", "model.fusion_layer=1", "model.d_model=32",
+            "model.n_heads=4", "trainer.max_epochs=1", "trainer.accelerator=cpu", "trainer.log_every_n_steps=1"]

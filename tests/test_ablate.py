@@ -26,17 +26,13 @@ pytestmark = pytest.mark.filterwarnings("ignore:Experiment logs directory .* exi
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
-    """A 60-clip synthetic set, its cache and a runs folder, shared by this module."""
+    """This module's runs and outputs (the data is the session's tiny synthetic set)."""
     return tmp_path_factory.mktemp("ablate")
 
 
 @pytest.fixture(scope="module")
-def overrides(base):
-    return [f"data.root={base / 'synth'}", f"data.cache_dir={base / 'cache'}",
-            "data.synthetic={layout: medvidcl, n: 60, seed: 0, size: 32, fps: 8, seconds: 2.0}",
-            "data.batch_size=8", "model.n_layers=2", "model.fusion_layer=1", "model.d_model=32",
-            "model.n_heads=4", "trainer.max_epochs=1", "trainer.accelerator=cpu", "trainer.log_every_n_steps=1",
-            f"trainer.out_dir={base / 'runs'}"]
+def overrides(base, tiny_synthetic):
+    return [*tiny_synthetic, f"trainer.out_dir={base / 'runs'}"]
 
 
 def sets(overrides):

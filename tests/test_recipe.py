@@ -23,13 +23,9 @@ CONFIG = ROOT / "experiments" / "synthetic-medvidcl.yaml"
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    """A 60-clip synthetic set (clips of 2 s at 8 fps) and a small model."""
-    base = tmp_path_factory.mktemp("recipe-data")
-    return [f"data.root={base / 'synth'}", f"data.cache_dir={base / 'cache'}",
-            "data.synthetic={layout: medvidcl, n: 60, seed: 0, size: 32, fps: 8, seconds: 2.0}",
-            "data.batch_size=8", "model.n_layers=2", "model.fusion_layer=1", "model.d_model=32",
-            "model.n_heads=4", "trainer.max_epochs=1", "trainer.accelerator=cpu", "trainer.log_every_n_steps=1"]
+def base(tiny_synthetic):
+    """The session's 60-clip synthetic set (clips of 2 s at 8 fps) and a small model."""
+    return tiny_synthetic
 
 
 def _macro_f1(pred: torch.Tensor, target: torch.Tensor, n_classes: int) -> float:

@@ -37,13 +37,9 @@ presets: [half, all-cross]
 
 
 @pytest.fixture(scope="module")
-def data_sets(tmp_path_factory):
-    """A 60-clip synthetic set and its cache (made once), as --set overrides for a tiny model."""
-    base = tmp_path_factory.mktemp("sweep-data")
-    sets = [f"data.root={base / 'synth'}", f"data.cache_dir={base / 'cache'}",
-            "data.synthetic={layout: medvidcl, n: 60, seed: 0, size: 32, fps: 8, seconds: 2.0}",
-            "data.batch_size=8", "model.n_layers=2", "model.fusion_layer=1", "model.d_model=32", "model.n_heads=4",
-            "trainer.max_epochs=1", "trainer.accelerator=cpu"]
+def data_sets(tiny_synthetic):
+    """The session's 60-clip synthetic set, prepared, as --set overrides for a tiny model."""
+    sets = tiny_synthetic
     from locomt.data.datamodule import build_datamodule
 
     dm = build_datamodule(load_config(CONFIG, sets), progress=False)

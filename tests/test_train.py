@@ -20,13 +20,8 @@ CONFIG = ROOT / "experiments" / "synthetic-medvidcl.yaml"
 
 
 @pytest.fixture(scope="module")
-def data_overrides(tmp_path_factory):
-    """A 60-clip synthetic set and its cache, made once for this module."""
-    base = tmp_path_factory.mktemp("train-data")
-    return [f"data.root={base / 'synth'}", f"data.cache_dir={base / 'cache'}",
-            "data.synthetic={layout: medvidcl, n: 60, seed: 0, size: 32, fps: 8, seconds: 2.0}",
-            "data.batch_size=8", "model.n_layers=2", "model.fusion_layer=1", "model.d_model=32",
-            "model.n_heads=4", "trainer.max_epochs=2", "trainer.accelerator=cpu", "trainer.log_every_n_steps=1"]
+def data_overrides(tiny_synthetic):
+    return [*tiny_synthetic, "trainer.max_epochs=2"]
 
 
 def _run(tmp_path, overrides, name="run"):
