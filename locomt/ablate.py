@@ -36,11 +36,10 @@ from rich.table import Table
 from locomt.config import ExperimentConfig, experiment_path, load_config, model_config
 from locomt.cost import analytic_cost, count_params
 from locomt.io import atomic_path, atomic_write_csv, run_cli
-from locomt.pattern import PRESETS, PatternError
+from locomt.models import BASELINES
+from locomt.pattern import NAMED_PRESETS, PRESETS, PatternError
 from locomt.train import quiet_lightning, train_cached
 
-BASELINES = ("early", "joint", "late", "bottleneck")
-LISTED_PRESETS = tuple(p for p in PRESETS if ":" not in p)  # random:SEED needs a seed
 AUDIOSET_CLASSES = 527
 
 def with_model(cfg: ExperimentConfig, backbone: str, pattern: str | None = None) -> ExperimentConfig:
@@ -103,7 +102,7 @@ def listing(cfg: ExperimentConfig) -> tuple[pd.DataFrame, list[str]]:
         notes.append(f"params with the text vocabulary at its cap, data.text.vocab_size={cfg.data.text.vocab_size} "
                      "(a trained model's, built from its training split, can be smaller)")
     rows = []
-    for name, backbone in [(p, "locomt") for p in LISTED_PRESETS] + [(b, b) for b in BASELINES]:
+    for name, backbone in [(p, "locomt") for p in NAMED_PRESETS] + [(b, b) for b in BASELINES]:
         mcfg = model_config(with_model(cfg, backbone, name if backbone == "locomt" else None), n_classes)
         rows.append({"name": name, "backbone": backbone, "pattern": mcfg.pattern_spec,
                      "gflops": analytic_cost(mcfg).gflops, "params": count_params(mcfg)})

@@ -25,6 +25,7 @@ import numpy as np
 
 SELF = "s"
 PRESETS = ("all-self", "all-cross", "half", "alternate", "bottom-self", "random:SEED")
+NAMED_PRESETS = tuple(p for p in PRESETS if ":" not in p)  # the presets that need no argument
 _TERM = re.compile(r"^(\d+)([a-z]+)$")
 
 

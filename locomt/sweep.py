@@ -59,11 +59,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from locomt.config import (ConfigError, ExperimentConfig, apply_override, experiment_path, from_dict, load_config,
                            model_config, to_dict)
 from locomt.io import atomic_write_text, run_cli
-from locomt.pattern import layer_specs, resolve_pattern, view_names
+from locomt.models import BASELINES
+from locomt.pattern import NAMED_PRESETS, layer_specs, resolve_pattern, view_names
 
 SPACES = ("counts", "heads", "shared")
 SAMPLERS = ("tpe", "nsga2", "random")
-BASELINES = ("early", "joint", "late", "bottleneck")
 STUDY_FILE = "study.db"
 POINTER_FILE = "sweep.json"  # where the study lives, for locomt.report
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -84,7 +84,7 @@ class SweepSpace:
     seed: int = 0
     budget_gflops: float | None = None
     baselines: tuple[str, ...] = BASELINES
-    presets: tuple[str, ...] = ("all-self", "half", "all-cross", "alternate", "bottom-self")
+    presets: tuple[str, ...] = NAMED_PRESETS
     overrides: tuple[str, ...] = ()
     params: dict = field(default_factory=dict)
 
@@ -268,7 +268,6 @@ class Context:
     n_classes: int = 1
     vocab_size: int | None = None
     threads: int = 0
-    log: bool = True
 
 
 class Objective:
@@ -437,8 +436,7 @@ class ReportCallback:
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         from locomt.report import write_report
 
-        if self.ctx.log:
-            console.print(trial_line(trial, self.ctx.metric), markup=False, highlight=False)
+        console.print(trial_line(trial, self.ctx.metric), markup=False, highlight=False)
         write_report(study, self.ctx.out)
         if self.on_trial:
             self.on_trial()

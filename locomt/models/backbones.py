@@ -276,3 +276,7 @@ class LoCoMT(Backbone):
         pattern = cfg.resolved_pattern()
         fusion = [LayerPlan("views", tuple(pattern.layer_views(i))) for i in range(cfg.n_fusion_layers)]
         return [LayerPlan("unimodal")] * cfg.fusion_layer + fusion
+
+
+# The fusion baselines of MBT that sweeps and ablations compare LoCoMT with (every backbone above but locomt).
+BASELINES = tuple(name for name in list_backbones() if name != "locomt")
