@@ -33,7 +33,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from locomt.config import ExperimentConfig, experiment_path, load_config, model_config
+from locomt.config import ExperimentConfig, experiment_path, load_config, model_config, with_model
 from locomt.cost import analytic_cost, count_params
 from locomt.io import atomic_path, atomic_write_csv, run_cli
 from locomt.models import BASELINES
@@ -41,12 +41,6 @@ from locomt.pattern import NAMED_PRESETS, PRESETS, PatternError
 from locomt.train import quiet_lightning, train_cached
 
 AUDIOSET_CLASSES = 527
-
-def with_model(cfg: ExperimentConfig, backbone: str, pattern: str | None = None) -> ExperimentConfig:
-    """``cfg`` with another backbone (and view pattern)."""
-    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, backbone=backbone,
-                                                              pattern=pattern or cfg.model.pattern))
-
 
 def plan(cfg: ExperimentConfig, patterns: list[str], baselines: bool,
          console: Console) -> list[tuple[str, ExperimentConfig]]:

@@ -319,6 +319,14 @@ def model_config(exp: ExperimentConfig, n_classes: int, vocab_size: int | None =
         raise ConfigError(f"model: {err}") from None
 
 
+
+def with_model(cfg: ExperimentConfig, backbone: str | None = None, pattern: str | None = None) -> ExperimentConfig:
+    """``cfg`` with another backbone and/or view pattern (the fields sweeps and ablations vary)."""
+    m = cfg.model
+    return dataclasses.replace(cfg, model=dataclasses.replace(
+        m, backbone=backbone or m.backbone, pattern=m.pattern if pattern is None else pattern))
+
+
 EXPERIMENTS_DIR = "experiments"
 
 

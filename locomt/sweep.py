@@ -57,7 +57,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from locomt.config import (ConfigError, ExperimentConfig, apply_override, experiment_path, from_dict, load_config,
-                           model_config, to_dict)
+                           model_config, to_dict, with_model)
 from locomt.io import atomic_write_text, run_cli
 from locomt.models import BASELINES
 from locomt.pattern import NAMED_PRESETS, layer_specs, resolve_pattern, view_names
@@ -123,12 +123,13 @@ def _distribution(key: str, dist: Any) -> optuna.distributions.BaseDistribution:
         return optuna.distributions.CategoricalDistribution(dist["choices"])
     if {"low", "high"} <= set(dist) <= {"low", "high", "log", "step"}:
         low, high = dist["low"], dist["high"]
+        # integers: int bounds without log, or an int step; anything else is a float range
+        step, log = dist.get("step"), bool(dist.get("log"))
+        ints = (isinstance(low, int) and isinstance(high, int) and not log) or isinstance(step, int)
         try:
-            if isinstance(low, int) and isinstance(high, int) and not dist.get("log") or isinstance(dist.get("step"), int):
-                return optuna.distributions.IntDistribution(int(low), int(high), log=bool(dist.get("log")),
-                                                            step=int(dist.get("step") or 1))
-            return optuna.distributions.FloatDistribution(float(low), float(high), log=bool(dist.get("log")),
-                                                          step=dist.get("step"))
+            if ints:
+                return optuna.distributions.IntDistribution(int(low), int(high), log=log, step=int(step or 1))
+            return optuna.distributions.FloatDistribution(float(low), float(high), log=log, step=step)
         except (TypeError, ValueError) as err:
             raise ConfigError(f"params.{key}: {err}") from None
     raise ConfigError(f"params.{key}: expected {{choices: [...]}} or {{low: .., high: ..[, log: true][, step: ..]}}, "
@@ -189,7 +190,7 @@ def trial_config(trial: optuna.Trial, base: ExperimentConfig, space: SweepSpace)
         pattern = trial.user_attrs["pattern"]
     else:
         pattern = suggest_pattern(trial, space.space, cfg)
-    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, backbone=backbone, pattern=pattern))
+    return with_model(cfg, backbone, pattern)
 
 
 def _suggest(trial: optuna.Trial, key: str, dist: optuna.distributions.BaseDistribution) -> Any:

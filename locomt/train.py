@@ -13,7 +13,6 @@ with the saved config. The same config and seed give the same metrics on CPU.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import json
 import logging
@@ -27,7 +26,7 @@ import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint, OnExceptionCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger
 
-from locomt.config import ExperimentConfig, dump_config, load_config, model_config, to_dict
+from locomt.config import ExperimentConfig, dump_config, load_config, model_config, to_dict, with_model
 from locomt.cost import analytic_cost
 from locomt.io import atomic_write_text, run_cli
 from locomt.models.pretrained import load_pretrained, read_checkpoint
@@ -140,7 +139,7 @@ def canonical_config(cfg: ExperimentConfig) -> ExperimentConfig:
     """``cfg`` with its view pattern in canonical form (``half`` -> ``2s+1va+1vt``), or empty for a
     backbone without views, so that equivalent configs compare equal."""
     spec = model_config(cfg, n_classes=1).pattern_spec
-    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pattern=spec))
+    return with_model(cfg, pattern=spec)
 
 
 def config_key(cfg: ExperimentConfig) -> str:

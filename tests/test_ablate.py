@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from locomt.ablate import listing, main, with_model
-from locomt.config import load_config, model_config
+from locomt.ablate import listing, main
+from locomt.config import load_config, model_config, with_model
 from locomt.cost import analytic_cost, count_params
 from locomt.io import run_cli
 from locomt.train import config_key
