@@ -26,7 +26,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
-from locomt.models.backbones import BlockWork, get_backbone
+from locomt.models.backbones import BlockWork
+from locomt.models.registry import get_backbone
 from locomt.models.config import ModelConfig
 
 

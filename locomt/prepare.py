@@ -44,7 +44,8 @@ import pandas as pd
 
 from locomt.config import DataConfig, ExperimentConfig, load_config
 from locomt.data.cache import FORMAT_VERSION, SPLITS, Cache, file_digest, key_digest, media_error_kind
-from locomt.data.decode import AudioConfig, VideoConfig, WordTokenizer, read_log_mel, read_video
+from locomt.config import AudioConfig, VideoConfig
+from locomt.data.decode import WordTokenizer, read_log_mel, read_video
 from locomt.data.media import MediaError, MediaFiles, MediaIndex, find_media
 from locomt.io import atomic_write_csv, run_cli
 from locomt.modalities import DEFAULT_CODES

@@ -56,8 +56,8 @@ from optuna.trial import TrialState
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from locomt.config import (ConfigError, ExperimentConfig, apply_override, experiment_path, from_dict, load_config,
-                           model_config, to_dict, with_model)
+from locomt.config import (ConfigError, ExperimentConfig, experiment_path, get_value, load_config, model_config,
+                           with_model, with_values)
 from locomt.io import atomic_write_text, run_cli
 from locomt.models import BASELINES
 from locomt.pattern import NAMED_PRESETS, layer_specs, resolve_pattern, view_names
@@ -136,14 +136,6 @@ def _distribution(key: str, dist: Any) -> optuna.distributions.BaseDistribution:
                       f"got {dist!r}")
 
 
-def with_values(cfg: ExperimentConfig, values: dict[str, Any]) -> ExperimentConfig:
-    """``cfg`` with dotted keys set to values (checked by the config schema)."""
-    data = to_dict(cfg)
-    for key, value in values.items():
-        apply_override(data, f"{key}={json.dumps(value)}")
-    return from_dict(ExperimentConfig, data)
-
-
 def pattern_params(pattern: str, space: str, cfg: ExperimentConfig) -> dict[str, Any] | None:
     """The trial parameters that express ``pattern`` in a search space, or None when the space
     cannot (a per-layer pattern in the ``shared`` space)."""
@@ -213,7 +205,7 @@ def default_trials(base: ExperimentConfig, space: SweepSpace) -> list[tuple[dict
     at the base config's values where the space contains them."""
     fixed = {}
     for key, dist in space.params.items():
-        value = _get(to_dict(base), key)
+        value = get_value(base, key)
         if _contains(_distribution(key, dist), value):
             fixed[key] = value
     trials = [(dict(fixed), {"backbone": b, "label": b, "role": "baseline"}) for b in space.baselines]
@@ -224,16 +216,6 @@ def default_trials(base: ExperimentConfig, space: SweepSpace) -> list[tuple[dict
             attrs["pattern"] = preset
         trials.append(({**fixed, **(params or {})}, attrs))
     return trials
-
-
-def _get(data: dict, key: str) -> Any:
-    try:
-        for part in key.split("."):
-            data = data[part]
-    except (KeyError, TypeError):
-        raise ConfigError(f"params: unknown config key {key!r}; expected a dotted key of the experiment "
-                          "config, e.g. optim.lr or model.fusion_layer") from None
-    return data
 
 
 def enqueue_defaults(study: optuna.Study, base: ExperimentConfig, space: SweepSpace) -> int:

@@ -17,7 +17,7 @@ def test_overrides_are_typed():
 
 def test_file_then_overrides_and_round_trip(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text("name: demo\nmodel:\n  backbone: joint\n  n_layers: 3\noptim:\n  lr: 0.01\n")
+    path.write_text("name: demo\nmodel:\n  backbone: joint\n  n_layers: 3\n  fusion_layer: 2\noptim:\n  lr: 0.01\n")
     cfg = load_config(path, ["model.n_layers=5"])
     assert (cfg.name, cfg.model.backbone, cfg.model.n_layers, cfg.optim.lr) == ("demo", "joint", 5, 0.01)
     assert from_dict(ExperimentConfig, yaml.safe_load(dump_config(cfg))) == cfg
@@ -50,7 +50,7 @@ def test_missing_and_broken_files(tmp_path):
 def test_model_config_builds_a_model():
     cfg = load_config(None, ["data.video.num_frames=4", "data.video.size=32", "data.audio.n_mels=32",
                              "data.audio.clip_seconds=1.024", "data.audio.hop_length=128", "model.n_layers=2",
-                             "model.fusion_layer=1", "model.d_model=32"])
+                             "model.fusion_layer=1", "model.d_model=32", "model.n_heads=4"])
     mcfg = model_config(cfg, n_classes=3, vocab_size=100)
     assert [m.code for m in mcfg.modalities] == ["v", "a", "t"]
     assert mcfg.modalities[1].n_frames == 128

@@ -17,7 +17,8 @@ import pytest
 import locomt.prepare as prep
 from locomt.config import ExperimentConfig, load_config
 from locomt.data.audioset import read_audioset
-from locomt.data.decode import VideoConfig, WordTokenizer, log_mel, read_audio, read_video
+from locomt.config import VideoConfig
+from locomt.data.decode import WordTokenizer, log_mel, read_audio, read_video
 from locomt.data.media import MediaFiles
 from locomt.data.medvidcl import read_medvidcl
 from locomt.io import run_cli

@@ -17,7 +17,8 @@ import pytest
 import torch
 
 from locomt.data.audioset import read_audioset, read_class_labels
-from locomt.data.decode import AudioConfig, VideoConfig, WordTokenizer, read_audio, read_log_mel, read_video
+from locomt.config import AudioConfig, VideoConfig
+from locomt.data.decode import WordTokenizer, read_audio, read_log_mel, read_video
 from locomt.data.media import MediaIndex, find_media, missing_media
 from locomt.data.medvidcl import CLASSES, read_medvidcl
 from locomt.synth import (

@@ -37,14 +37,11 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from locomt.config import AudioConfig, VideoConfig
 from locomt.data.media import AUDIO_EXTS, MediaError
 
 PathLike = str | os.PathLike
 
-#: ImageNet statistics (RGB, 0..1 scale), the usual choice for ViT initialisations.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-VIDEO_BACKEND_NAMES = ("decord", "pyav")
 
 
 def _reason(e: BaseException) -> str:
@@ -67,28 +64,6 @@ def _check_file(path: PathLike) -> Path:
 
 
 # ----------------------------------------------------------------------------------------- video
-
-
-@dataclass(frozen=True)
-class VideoConfig:
-    """How frames are sampled and normalised; ``backend`` is ``decord`` or ``pyav``."""
-
-    num_frames: int = 8
-    size: int = 64
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-    backend: str = "decord"
-
-    def __post_init__(self) -> None:
-        if self.num_frames < 1 or self.size < 1:
-            raise ValueError(f"num_frames={self.num_frames}, size={self.size}; expected both >= 1")
-        if self.backend not in VIDEO_BACKEND_NAMES:
-            raise ValueError(f"video backend {self.backend!r}; expected one of {', '.join(VIDEO_BACKEND_NAMES)}")
-        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
-            raise ValueError(f"mean={self.mean}, std={self.std}; expected 3 values each, std > 0")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def frame_indices(total: int, num_frames: int) -> np.ndarray:
@@ -265,43 +240,6 @@ def get_video_reader(name: str = "decord") -> VideoReader:
 
 
 # ----------------------------------------------------------------------------------------- audio
-
-AUDIO_BACKENDS = ("decord", "pyav")
-
-
-@dataclass(frozen=True)
-class AudioConfig:
-    """Log-mel parameters. ``backend`` reads audio tracks inside containers (``decord`` or ``pyav``)."""
-
-    sample_rate: int = 16000
-    n_mels: int = 128
-    hop_length: int = 160
-    win_length: int = 400
-    n_fft: int = 512
-    clip_seconds: float = 8.0
-    fmin: float = 0.0
-    fmax: float | None = None
-    backend: str = "decord"
-
-    def __post_init__(self) -> None:
-        if self.backend not in AUDIO_BACKENDS:
-            raise ValueError(f"audio backend {self.backend!r}; expected one of {', '.join(AUDIO_BACKENDS)}")
-        if self.win_length > self.n_fft:
-            raise ValueError(f"win_length={self.win_length} > n_fft={self.n_fft}; expected win_length <= n_fft")
-        if min(self.sample_rate, self.n_mels, self.hop_length, self.win_length) < 1 or self.clip_seconds <= 0:
-            raise ValueError(f"{self}: expected positive sample_rate, n_mels, hop_length, win_length, clip_seconds")
-
-    @property
-    def num_samples(self) -> int:
-        return int(round(self.clip_seconds * self.sample_rate))
-
-    @property
-    def n_frames(self) -> int:
-        return int(round(self.num_samples / self.hop_length))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 def _audio_decord(p: Path, sample_rate: int) -> np.ndarray:
     import decord

@@ -1,10 +1,11 @@
 """Models: tokenizers, attention, fusion backbones (registry) and the classifier."""
 
-from locomt.models.backbones import BASELINES, Backbone, BlockWork, LayerPlan, get_backbone, list_backbones, register_backbone
-from locomt.models.config import ModelConfig
+from locomt.models.backbones import BASELINES, Backbone, BlockWork, LayerPlan
+from locomt.models.config import Architecture, ModelConfig
 from locomt.models.model import MultimodalClassifier, build_model, example_inputs
+from locomt.models.registry import get_backbone, list_backbones, register_backbone, takes_pattern
 
 __all__ = [
-    "BASELINES", "Backbone", "BlockWork", "LayerPlan", "ModelConfig", "MultimodalClassifier", "build_model", "example_inputs",
-    "get_backbone", "list_backbones", "register_backbone",
+    "Architecture", "BASELINES", "Backbone", "BlockWork", "LayerPlan", "ModelConfig", "MultimodalClassifier",
+    "build_model", "example_inputs", "get_backbone", "list_backbones", "register_backbone", "takes_pattern",
 ]

@@ -9,42 +9,15 @@ query-key pairs per head), so the analytic cost cannot drift from the code that 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from locomt.models.attention import DenseAttention, ViewAttention
 from locomt.models.config import ModelConfig
+from locomt.models.registry import baselines, register_backbone
 from locomt.pattern import SELF
-
-_BACKBONES: dict[str, type["Backbone"]] = {}
-
-
-def register_backbone(name: str) -> Callable[[type["Backbone"]], type["Backbone"]]:
-    """Class decorator: make a backbone buildable by name. Duplicate names are an error."""
-
-    def add(cls: type[Backbone]) -> type[Backbone]:
-        if name in _BACKBONES:
-            raise ValueError(f"backbone {name!r} is already registered (by {_BACKBONES[name].__name__})")
-        cls.name = name
-        _BACKBONES[name] = cls
-        return cls
-
-    return add
-
-
-def list_backbones() -> list[str]:
-    """Registered backbone names, in registration order."""
-    return list(_BACKBONES)
-
-
-def get_backbone(name: str) -> type["Backbone"]:
-    try:
-        return _BACKBONES[name]
-    except KeyError:
-        raise ValueError(f"unknown backbone {name!r}; expected one of {', '.join(_BACKBONES)}") from None
-
 
 @dataclass(frozen=True)
 class BlockWork:
@@ -189,6 +162,8 @@ class Backbone(nn.Module):
     """Layers over per-modality token streams; subclasses only say which layer goes where."""
 
     name: ClassVar[str] = ""
+    takes_pattern: ClassVar[bool] = False  # set by @register_backbone
+    baseline: ClassVar[bool] = False
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -213,7 +188,7 @@ class Backbone(nn.Module):
         return xs
 
 
-@register_backbone("early")
+@register_backbone("early", baseline=True)
 class Early(Backbone):
     """Joint attention over the concatenated modalities from the first layer on (fusion_layer = 0)."""
 
@@ -222,7 +197,7 @@ class Early(Backbone):
         return [LayerPlan("joint")] * cfg.n_layers
 
 
-@register_backbone("joint")
+@register_backbone("joint", baseline=True)
 class Joint(Backbone):
     """Unimodal layers below ``fusion_layer``, then joint attention over the concatenation."""
 
@@ -232,7 +207,7 @@ class Joint(Backbone):
         return [LayerPlan("unimodal")] * f + [LayerPlan("joint")] * (cfg.n_layers - f)
 
 
-@register_backbone("late")
+@register_backbone("late", baseline=True)
 class Late(Backbone):
     """No layer crosses modalities; the classifier averages the per-modality logits."""
 
@@ -241,7 +216,7 @@ class Late(Backbone):
         return [LayerPlan("unimodal")] * cfg.n_layers
 
 
-@register_backbone("bottleneck")
+@register_backbone("bottleneck", baseline=True)
 class Bottleneck(Backbone):
     """MBT attention bottlenecks: from ``fusion_layer`` on, modalities exchange information only
     through ``n_bottlenecks`` shared tokens."""
@@ -266,7 +241,7 @@ class Bottleneck(Backbone):
         return xs[: len(self.cfg.modalities)]
 
 
-@register_backbone("locomt")
+@register_backbone("locomt", takes_pattern=True)
 class LoCoMT(Backbone):
     """LoCoMT: unimodal layers below ``fusion_layer``; from there every head has the fixed view
     that ``pattern`` gives it, and attends only over the tokens that view needs."""
@@ -278,5 +253,5 @@ class LoCoMT(Backbone):
         return [LayerPlan("unimodal")] * cfg.fusion_layer + fusion
 
 
-# The fusion baselines of MBT that sweeps and ablations compare LoCoMT with (every backbone above but locomt).
-BASELINES = tuple(name for name in list_backbones() if name != "locomt")
+# The fusion baselines of MBT that sweeps and ablations compare LoCoMT with (as each declares above).
+BASELINES = baselines()

@@ -1,44 +1,62 @@
-"""The one model config every backbone is built from."""
+"""The one model schema: ``Architecture`` (backbone, pattern and shape: one field list, one set of
+defaults) and ``ModelConfig`` (an architecture over given modalities and classes), which every
+backbone is built from. The experiment config's ``model`` section extends the same
+``Architecture`` with its patch sizes and initialisation (``locomt.config``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 from locomt.modalities import ModalitySpec, check_modalities
+from locomt.models.registry import get_backbone
 from locomt.pattern import Pattern, resolve_pattern
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    """Shape of a multimodal classifier. ``pattern`` (a spec or preset of ``locomt.pattern``) is
-    used by the ``locomt`` backbone only; ``n_bottlenecks`` by ``bottleneck`` only. ``drop_path``
-    (stochastic depth) acts in training only and does not change the cost model."""
+@dataclass(frozen=True, kw_only=True)
+class Architecture:
+    """Backbone and shape of a multimodal transformer; the defaults are ViT-Base as MBT uses it.
+    ``pattern`` (a spec or preset of ``locomt.pattern``) is read by backbones that take one
+    (``locomt``); ``n_bottlenecks`` by ``bottleneck``. ``drop_path`` (stochastic depth) acts in
+    training only and does not change the cost model."""
 
-    modalities: tuple[ModalitySpec, ...]
-    n_classes: int
     backbone: str = "locomt"
+    pattern: str = "half"
     n_layers: int = 12
     n_heads: int = 12
     d_model: int = 768
     mlp_ratio: float = 4.0
     fusion_layer: int = 8
     n_bottlenecks: int = 4
-    pattern: str = "half"
     dropout: float = 0.0
     attn_dropout: float = 0.0
     drop_path: float = 0.0  # stochastic depth of the last layer; layer i of N gets drop_path * i / (N - 1)
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "modalities", check_modalities(tuple(self.modalities)))
-        if self.n_classes < 1:
-            raise ValueError(f"n_classes must be >= 1, got {self.n_classes}")
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model={self.d_model} must be a multiple of n_heads={self.n_heads}")
         if not 0 <= self.fusion_layer <= self.n_layers:
             raise ValueError(f"fusion_layer={self.fusion_layer} must be in 0..n_layers={self.n_layers}")
         if not 0.0 <= self.drop_path <= 1.0:
             raise ValueError(f"drop_path={self.drop_path} must be in [0, 1]")
+
+    def architecture(self) -> dict:
+        """The ``Architecture`` fields of this object, as keyword arguments."""
+        return {f.name: getattr(self, f.name) for f in fields(Architecture)}
+
+
+@dataclass(frozen=True)
+class ModelConfig(Architecture):
+    """An ``Architecture`` over ``modalities`` (in declared order) with ``n_classes`` outputs."""
+
+    modalities: tuple[ModalitySpec, ...]
+    n_classes: int
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "modalities", check_modalities(tuple(self.modalities)))
+        if self.n_classes < 1:
+            raise ValueError(f"n_classes must be >= 1, got {self.n_classes}")
+        super().__post_init__()
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -61,8 +79,8 @@ class ModelConfig:
 
     @property
     def pattern_spec(self) -> str:
-        """The canonical view pattern for ``locomt``; empty for backbones that have no views."""
-        return str(self.resolved_pattern()) if self.backbone == "locomt" else ""
+        """The canonical view pattern of a backbone that takes one; empty for the others."""
+        return str(self.resolved_pattern()) if get_backbone(self.backbone).takes_pattern else ""
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
@@ -72,6 +90,4 @@ class ModelConfig:
         return cls(**data)
 
     def replace(self, **changes) -> "ModelConfig":
-        from dataclasses import replace
-
         return replace(self, **changes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from locomt.models.backbones import get_backbone
+from locomt.models.registry import get_backbone
 from locomt.models.config import ModelConfig
 from locomt.models.tokenizers import Tokenizer
 
