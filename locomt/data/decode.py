@@ -38,6 +38,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from locomt.config import AudioConfig, VideoConfig
+from locomt.config.schema import AUDIO_BACKENDS
 from locomt.data.media import AUDIO_EXTS, MediaError
 
 PathLike = str | os.PathLike
