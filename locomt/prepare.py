@@ -15,9 +15,9 @@ minus a seeded ``data.val_fraction`` slice (seed ``data.split_seed``) that becom
 AudioSet has no validation split, and ``eval`` is test; a manifest names each row's split.
 
 With ``data.test_clips`` K > 1, every test item is decoded as K clips evenly spaced over its media
-(``locomt.data.decode.read_video``/``read_log_mel`` with ``clips=K``) and the test split's
-``video``/``audio`` arrays get a clip axis: (N, K, ...). Train and val keep one clip. K > 1 is part
-of the cache key (of the whole cache: a cache is one directory); K = 1 leaves the key as it was.
+(``locomt.data.video.read_video``/``locomt.data.audio.read_log_mel`` with ``clips=K``) and the test
+split's ``video``/``audio`` arrays get a clip axis: (N, K, ...). Train and val keep one clip. K > 1
+is part of the cache key (of the whole cache: a cache is one directory); K = 1 leaves the key as it was.
 
 Missing, zero-length, truncated, corrupt and (with ``data.skip_silent``) silent media are
 reported and skipped; ``--strict`` stops at the first one with a one-line error and exit status 2.
@@ -45,8 +45,10 @@ import pandas as pd
 from locomt.config import DataConfig, ExperimentConfig, load_config
 from locomt.data.cache import FORMAT_VERSION, SPLITS, Cache, file_digest, key_digest, media_error_kind
 from locomt.config import AudioConfig, VideoConfig
-from locomt.data.decode import WordTokenizer, read_log_mel, read_video
+from locomt.data.audio import read_log_mel
 from locomt.data.media import MediaError, MediaFiles, MediaIndex, find_media
+from locomt.data.text import WordTokenizer
+from locomt.data.video import read_video
 from locomt.io import atomic_write_csv, run_cli
 from locomt.modalities import DEFAULT_CODES
 

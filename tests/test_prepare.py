@@ -15,12 +15,13 @@ import pandas as pd
 import pytest
 
 import locomt.prepare as prep
-from locomt.config import ExperimentConfig, load_config
+from locomt.config import ExperimentConfig, VideoConfig, load_config
+from locomt.data.audio import log_mel, read_audio
 from locomt.data.audioset import read_audioset
-from locomt.config import VideoConfig
-from locomt.data.decode import WordTokenizer, log_mel, read_audio, read_video
 from locomt.data.media import MediaFiles
 from locomt.data.medvidcl import read_medvidcl
+from locomt.data.text import WordTokenizer
+from locomt.data.video import read_video
 from locomt.io import run_cli
 from locomt.synth import SynthConfig, generate, write_clip
 

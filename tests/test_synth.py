@@ -16,11 +16,13 @@ import pandas as pd
 import pytest
 import torch
 
-from locomt.data.audioset import read_audioset, read_class_labels
 from locomt.config import AudioConfig, VideoConfig
-from locomt.data.decode import WordTokenizer, read_audio, read_log_mel, read_video
+from locomt.data.audio import read_audio, read_log_mel
+from locomt.data.audioset import read_audioset, read_class_labels
 from locomt.data.media import MediaIndex, find_media, missing_media
 from locomt.data.medvidcl import CLASSES, read_medvidcl
+from locomt.data.text import WordTokenizer
+from locomt.data.video import read_video
 from locomt.synth import (
     AUDIOSET_CLASSES,
     COLOURS,
