@@ -156,7 +156,7 @@ def ensure_root(data: DataConfig, progress: bool = True) -> None:
             _check_synthetic_root(data)
         return
     if data.synthetic:
-        from locomt.synth import generate
+        from locomt.data.synthetic.layout import generate
 
         scfg = _synth_config(data)
         print(f"generating synthetic {scfg.layout} data in {data.root} ({scfg.n} clips, seed {scfg.seed})")
@@ -185,8 +185,8 @@ def _check_synthetic_root(data: DataConfig) -> None:
 
 
 def _synth_config(data: DataConfig):
-    """The ``locomt.synth.SynthConfig`` that ``data.synthetic`` describes."""
-    from locomt.synth import SynthConfig
+    """The ``locomt.data.synthetic.config.SynthConfig`` that ``data.synthetic`` describes."""
+    from locomt.data.synthetic.config import SynthConfig
 
     args = {"layout": data.dataset, **data.synthetic}
     fields = [f.name for f in dataclasses.fields(SynthConfig)]

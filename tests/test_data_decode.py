@@ -13,9 +13,9 @@ import soundfile as sf
 from locomt.config import AudioConfig, VideoConfig
 from locomt.data.audio import is_silent, log_mel, read_audio, read_log_mel
 from locomt.data.media import MediaError
+from locomt.data.synthetic.clips import write_clip
 from locomt.data.text import WordTokenizer
 from locomt.data.video import frame_indices, get_video_reader, read_video
-from locomt.synth import write_clip
 
 FPS, SR, T, H, W = 8, 16000, 16, 48, 64
 TONE = 660.0

@@ -20,10 +20,12 @@ from locomt.data.audio import log_mel, read_audio
 from locomt.data.audioset import read_audioset
 from locomt.data.media import MediaFiles
 from locomt.data.medvidcl import read_medvidcl
+from locomt.data.synthetic.clips import write_clip
+from locomt.data.synthetic.config import SynthConfig
+from locomt.data.synthetic.layout import generate
 from locomt.data.text import WordTokenizer
 from locomt.data.video import read_video
 from locomt.io import run_cli
-from locomt.synth import SynthConfig, generate, write_clip
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
