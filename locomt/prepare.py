@@ -2,7 +2,7 @@
 
     python -m locomt.prepare --config experiments/synthetic-medvidcl.yaml [KEY=VALUE ...] [--workers N] [--strict]
 
-Reads the dataset named by ``data.dataset`` (``audioset``, ``medvidcl`` or ``manifest``) from
+Reads the dataset named by ``data.dataset`` (:mod:`locomt.data.datasets`) from
 ``data.root``, finds each row's media below ``data.media_root`` (default ``ROOT/media``), decodes
 video (``data.video``) and audio (``data.audio``) in worker processes and stores each item as soon
 as it is done (see :mod:`locomt.data.cache`); killed and rerun, it decodes only the rest. Then it
@@ -28,8 +28,6 @@ synthetic dataset is generated there first.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import multiprocessing
 import os
 import time
@@ -42,253 +40,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from locomt.config import DataConfig, ExperimentConfig, load_config
-from locomt.data.cache import FORMAT_VERSION, SPLITS, Cache, file_digest, key_digest, media_error_kind
-from locomt.config import AudioConfig, VideoConfig
+from locomt.config import AudioConfig, DataConfig, ExperimentConfig, VideoConfig, load_config
 from locomt.data.audio import read_log_mel
-from locomt.data.media import MediaError, MediaFiles, MediaIndex, find_media
+from locomt.data.cache import SPLITS, Cache, cache_for, cache_key, media_error_kind
+from locomt.data.datasets import DatasetPlan, Item, ensure_root, plan_dataset
+from locomt.data.media import MediaError, MediaFiles
 from locomt.data.text import WordTokenizer
 from locomt.data.video import read_video
 from locomt.io import atomic_write_csv, run_cli
-from locomt.modalities import DEFAULT_CODES
-
-DATASETS = ("audioset", "medvidcl", "manifest")
-MODALITIES = tuple(DEFAULT_CODES)  # video, audio, text
-AUDIOSET_FILES = ("class_labels_indices.csv", "balanced_train_segments.csv", "eval_segments.csv")
-MEDVIDCL_FILES = ("train.json", "val.json", "test.json")
 
 
 def default_workers() -> int:
     """min(4, CPU cores)."""
     return max(1, min(4, os.cpu_count() or 1))
-
-
-# ------------------------------------------------------------------------------ dataset plan
-
-
-@dataclass(frozen=True)
-class Item:
-    """One metadata row: where it goes, its media, its text and its class indices."""
-
-    split: str
-    row: int
-    item_id: str
-    files: MediaFiles
-    text: str
-    labels: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class DatasetPlan:
-    """Everything prepare needs to know about a dataset before decoding."""
-
-    dataset: str
-    task: str  # multiclass | multilabel
-    class_names: tuple[str, ...]
-    items: tuple[Item, ...]
-    media_root: Path
-
-
-def check_dataset(data: DataConfig) -> None:
-    """Reject an unknown dataset or modality with a one-line error naming the accepted ones."""
-    if data.dataset not in DATASETS:
-        raise ValueError(f"data.dataset {data.dataset!r} is unknown; expected one of {', '.join(DATASETS)}")
-    if not data.modalities:
-        raise ValueError(f"data.modalities is empty; expected some of {', '.join(MODALITIES)}")
-    for m in data.modalities:
-        if m not in MODALITIES:
-            raise ValueError(f"data.modalities: unknown modality {m!r}; expected some of {', '.join(MODALITIES)}")
-    if len(set(data.modalities)) != len(data.modalities):
-        raise ValueError(f"data.modalities {list(data.modalities)} repeats a modality; expected each at most once")
-    if data.dataset == "audioset" and "text" in data.modalities:
-        raise ValueError("data.modalities holds 'text' but AudioSet has no text; expected some of video, audio")
-    if not 0.0 <= data.val_fraction < 1.0:
-        raise ValueError(f"data.val_fraction {data.val_fraction}; expected a fraction in [0, 1)")
-
-
-def _manifest_path(data: DataConfig) -> Path:
-    from locomt.data.manifest import manifest_path
-
-    return manifest_path(data.root)
-
-
-def metadata_files(data: DataConfig) -> list[Path]:
-    """The metadata files a dataset is read from (their bytes are part of the cache key)."""
-    root = Path(data.root)
-    if data.dataset == "audioset":
-        return [root / f for f in AUDIOSET_FILES]
-    if data.dataset == "medvidcl":
-        return [root / f for f in MEDVIDCL_FILES]
-    return [_manifest_path(data)]
-
-
-def media_root(data: DataConfig) -> Path:
-    """``data.media_root``, or ``ROOT/media`` when empty (the manifest's folder for a manifest)."""
-    if data.dataset == "manifest":
-        return _manifest_path(data).parent
-    return Path(data.media_root) if data.media_root else Path(data.root) / "media"
-
-
-def _how_to_get(data: DataConfig) -> str:
-    root = data.root
-    if data.dataset == "manifest":
-        return (
-            f"expected a manifest CSV (columns split,path,label or labels[,text]) at {root} "
-            f"or {Path(root) / 'manifest.csv'}; see locomt/data/manifest.py"
-        )
-    files = AUDIOSET_FILES if data.dataset == "audioset" else MEDVIDCL_FILES
-    media = data.media_root or f"{root}/media"
-    clips = "YTID.mp4 or YTID_START_END.mp4" if data.dataset == "audioset" else "VIDEO_ID.mp4"
-    return (
-        f"put the official {', '.join(files)} in {root} and the clips ({clips}) in {media}, or generate "
-        f"a synthetic dataset: python -m locomt.synth --layout {data.dataset} --out {root} --n 300 --seed 0 "
-        f"(or set data.synthetic, e.g. {{layout: {data.dataset}, n: 300, seed: 0}})"
-    )
-
-
-def ensure_root(data: DataConfig, progress: bool = True) -> None:
-    """Make sure the metadata exists: generate a synthetic dataset when ``data.synthetic`` says so,
-    else raise FileNotFoundError naming the missing path and how to get the data."""
-    check_dataset(data)
-    missing = [p for p in metadata_files(data) if not p.is_file()]
-    if not missing:
-        if data.synthetic:
-            _check_synthetic_root(data)
-        return
-    if data.synthetic:
-        from locomt.data.synthetic.layout import generate
-
-        scfg = _synth_config(data)
-        print(f"generating synthetic {scfg.layout} data in {data.root} ({scfg.n} clips, seed {scfg.seed})")
-        generate(data.root, scfg, progress=progress)
-        return
-    root = Path(data.root)
-    what = f"data.root {root} does not exist" if not root.exists() else f"{missing[0]} not found"
-    raise FileNotFoundError(f"{what}; {_how_to_get(data)}")
-
-
-def _check_synthetic_root(data: DataConfig) -> None:
-    """A synthetic root made with other parameters than ``data.synthetic`` asks for is an error
-    (training on it would silently use another dataset than the config names)."""
-    made = Path(data.root) / "synth_config.json"
-    if not made.is_file():
-        return
-    want = dataclasses.asdict(_synth_config(data))
-    have = json.loads(made.read_text())
-    diff = {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
-    if diff:
-        k, (old, new) = next(iter(diff.items()))
-        raise ValueError(
-            f"data.root {data.root} holds synthetic data made with {k}={old!r}, but data.synthetic asks for "
-            f"{k}={new!r}; delete {data.root} to regenerate it, or point data.root elsewhere"
-        )
-
-
-def _synth_config(data: DataConfig):
-    """The ``locomt.data.synthetic.config.SynthConfig`` that ``data.synthetic`` describes."""
-    from locomt.data.synthetic.config import SynthConfig
-
-    args = {"layout": data.dataset, **data.synthetic}
-    fields = [f.name for f in dataclasses.fields(SynthConfig)]
-    unknown = [k for k in args if k not in fields]
-    if unknown:
-        raise ValueError(f"data.synthetic: unknown key {unknown[0]!r}; expected some of {', '.join(fields)}")
-    if args["layout"] != data.dataset:
-        raise ValueError(
-            f"data.synthetic.layout {args['layout']!r} does not match data.dataset {data.dataset!r}; "
-            "expected the same layout (synthetic data exists for audioset and medvidcl)"
-        )
-    return SynthConfig(**args)
-
-
-def _check_media_root(data: DataConfig) -> Path:
-    root = media_root(data)
-    if not root.is_dir():
-        raise FileNotFoundError(
-            f"media root {root} does not exist; expected the folder holding the clips (data.media_root, "
-            f"default ROOT/media); {_how_to_get(data)}"
-        )
-    return root
-
-
-def plan_dataset(data: DataConfig) -> DatasetPlan:
-    """Read the metadata of ``data`` and match every row to its media files, split by split."""
-    check_dataset(data)
-    root = Path(data.root)
-    items: list[Item] = []
-    if data.dataset == "manifest":
-        from locomt.data.manifest import media_files, read_manifest
-
-        man = read_manifest(_manifest_path(data))
-        counters = dict.fromkeys(SPLITS, 0)
-        for split, path, labels, text in man.rows[["split", "path", "labels", "text"]].itertuples(index=False):
-            row = counters[split]
-            counters[split] += 1
-            items.append(Item(split, row, Path(path).stem, media_files(path), text, tuple(labels)))
-        return DatasetPlan("manifest", man.task, man.class_names, tuple(items), man.path.parent)
-
-    mroot = _check_media_root(data)
-    index = MediaIndex(mroot)
-    if data.dataset == "medvidcl":
-        from locomt.data.medvidcl import CLASSES, read_medvidcl
-
-        for split, df in read_medvidcl(root).items():
-            for row, (vid, text, label, files) in enumerate(
-                zip(df["video_id"], df["text"], df["label_index"], find_media(df, index))
-            ):
-                items.append(Item(split, row, str(vid), files, str(text), (int(label),)))
-        return DatasetPlan("medvidcl", "multiclass", tuple(CLASSES), tuple(items), mroot)
-
-    from locomt.data.audioset import read_audioset
-
-    splits, classes = read_audioset(root, ("balanced_train", "eval"))
-    train = splits["balanced_train"]
-    rng = np.random.default_rng(data.split_seed)
-    n_val = int(round(data.val_fraction * len(train)))
-    val_rows = set(rng.permutation(len(train))[:n_val].tolist())
-    parts = {
-        "train": train.iloc[[i for i in range(len(train)) if i not in val_rows]],
-        "val": train.iloc[sorted(val_rows)],
-        "test": splits["eval"],
-    }
-    for split, df in parts.items():
-        for row, (ytid, labels, files) in enumerate(zip(df["ytid"], df["labels"], find_media(df, index))):
-            items.append(Item(split, row, str(ytid), files, "", tuple(int(i) for i in labels)))
-    return DatasetPlan("audioset", "multilabel", tuple(classes["display_name"]), tuple(items), mroot)
-
-
-def cache_key(data: DataConfig) -> dict[str, Any]:
-    """Everything that decides the cached items: format version, dataset, resolved roots, a hash of
-    the metadata files, the modalities and the settings of each (video, audio with skip_silent,
-    text), for AudioSet the validation slice (val_fraction, split_seed), and ``test_clips`` when it
-    is more than 1 (so caches made before multi-clip evaluation keep their keys)."""
-    check_dataset(data)
-    mods = set(data.modalities)
-    key: dict[str, Any] = {
-        "format": FORMAT_VERSION,
-        "dataset": data.dataset,
-        "root": str(Path(data.root).resolve()),
-        "media_root": str(media_root(data).resolve()),
-        "metadata_sha256": file_digest(metadata_files(data)),
-        "modalities": sorted(mods),
-    }
-    if "video" in mods:
-        key["video"] = data.video.to_dict()
-    if "audio" in mods:
-        key["audio"] = data.audio.to_dict()
-        key["skip_silent"] = data.skip_silent
-    if "text" in mods:
-        key["text"] = dataclasses.asdict(data.text)
-    if data.dataset == "audioset":
-        key["split"] = {"val_fraction": data.val_fraction, "split_seed": data.split_seed}
-    if data.test_clips > 1:
-        key["test_clips"] = data.test_clips
-    return json.loads(json.dumps(key))  # tuples as lists, as key.json reads back
-
-
-def cache_for(data: DataConfig) -> Cache:
-    """The cache directory of ``data`` (``cache_dir/<dataset>-<digest of the key>``); needs the metadata."""
-    return Cache(Path(data.cache_dir) / f"{data.dataset}-{key_digest(cache_key(data))}")
 
 
 # ------------------------------------------------------------------------------ decoding

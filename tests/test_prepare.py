@@ -18,6 +18,8 @@ import locomt.prepare as prep
 from locomt.config import ExperimentConfig, VideoConfig, load_config
 from locomt.data.audio import log_mel, read_audio
 from locomt.data.audioset import read_audioset
+from locomt.data.cache import cache_for, cache_key
+from locomt.data.datasets import ensure_root, plan_dataset
 from locomt.data.media import MediaFiles
 from locomt.data.medvidcl import read_medvidcl
 from locomt.data.synthetic.clips import write_clip
@@ -153,7 +155,7 @@ def test_every_preprocessing_parameter_is_in_the_key(ref, override):
     cfg, result = ref
     changed = load_config(None, ["data.dataset=medvidcl", f"data.root={cfg.data.root}",
                                  f"data.cache_dir={cfg.data.cache_dir}", *SMALL, override])
-    assert prep.cache_for(changed.data).path != result.cache.path
+    assert cache_for(changed.data).path != result.cache.path
 
 
 def test_key_covers_roots_metadata_and_audioset_split(ref, au_root, mv_root, tmp_path):
@@ -161,22 +163,22 @@ def test_key_covers_roots_metadata_and_audioset_split(ref, au_root, mv_root, tmp
     same = load_config(None, [f"data.root={cfg.data.root}", f"data.cache_dir={cfg.data.cache_dir}", *SMALL,
                               "data.batch_size=3", "data.num_workers=2", "data.synthetic={n: 7}", "seed=5",
                               "data.spec_augment={time_masks: 2, time_width: 8}", "data.test_clips=1"])
-    assert prep.cache_for(same.data).path == result.cache.path  # loader settings are not in the key
-    assert "test_clips" not in prep.cache_key(same.data)  # one test clip: the key caches had before
+    assert cache_for(same.data).path == result.cache.path  # loader settings are not in the key
+    assert "test_clips" not in cache_key(same.data)  # one test clip: the key caches had before
     copy = tmp_path / "copy"
     shutil.copytree(mv_root, copy)
-    moved = prep.cache_for(config("medvidcl", copy, Path(cfg.data.cache_dir)).data).path
+    moved = cache_for(config("medvidcl", copy, Path(cfg.data.cache_dir)).data).path
     assert moved != result.cache.path  # another root
     other_media = config("medvidcl", mv_root, Path(cfg.data.cache_dir), f"data.media_root={copy / 'media'}")
-    assert prep.cache_for(other_media.data).path != result.cache.path
+    assert cache_for(other_media.data).path != result.cache.path
     items = json.loads((copy / "train.json").read_text())
     (copy / "train.json").write_text(json.dumps(items[:-1]))
     edited = config("medvidcl", copy, Path(cfg.data.cache_dir))
-    assert prep.cache_for(edited.data).path != moved  # metadata content
+    assert cache_for(edited.data).path != moved  # metadata content
     base = config("audioset", au_root, tmp_path, "data.modalities=[video,audio]")
-    paths = {prep.cache_for(base.data).path}
+    paths = {cache_for(base.data).path}
     for o in ("data.val_fraction=0.3", "data.split_seed=1"):
-        paths.add(prep.cache_for(config("audioset", au_root, tmp_path, "data.modalities=[video,audio]", o).data).path)
+        paths.add(cache_for(config("audioset", au_root, tmp_path, "data.modalities=[video,audio]", o).data).path)
     assert len(paths) == 3
 
 
@@ -196,7 +198,7 @@ def test_test_clips_decode_evenly_spaced_clips_of_the_test_split_only(ref, mv_ro
     cfg, result = ref
     multi = config("medvidcl", mv_root, tmp_path / "cache", "data.test_clips=3")
     out = prep.prepare(multi.data, workers=1, progress=False, log=lambda s: None)
-    assert out.cache.path.name != result.cache.path.name and prep.cache_key(multi.data)["test_clips"] == 3
+    assert out.cache.path.name != result.cache.path.name and cache_key(multi.data)["test_clips"] == 3
     assert out.cache.meta()["test_clips"] == 3
     one, many = arrays(result.cache.path), arrays(out.cache.path)
     for k in one:
@@ -367,15 +369,15 @@ def test_real_medvidcl_layout_goes_through_the_same_path(mv_root, ref, tmp_path)
 
 def test_audioset_splits_and_multilabel(au_root, tmp_path):
     cfg = config("audioset", au_root, tmp_path / "c", "data.modalities=[video,audio]", "data.val_fraction=0.25")
-    plan = prep.plan_dataset(cfg.data)
+    plan = plan_dataset(cfg.data)
     splits, classes = read_audioset(au_root)
     train_ids = splits["balanced_train"]["ytid"].tolist()
     by_split = {s: [it.item_id for it in plan.items if it.split == s] for s in ("train", "val", "test")}
     assert len(by_split["val"]) == 4 and sorted(by_split["train"] + by_split["val"]) == sorted(train_ids)
     assert by_split["test"] == splits["eval"]["ytid"].tolist()
-    again = prep.plan_dataset(cfg.data)
+    again = plan_dataset(cfg.data)
     assert [it.item_id for it in again.items if it.split == "val"] == by_split["val"]  # seeded
-    other = prep.plan_dataset(config("audioset", au_root, tmp_path, "data.modalities=[video,audio]",
+    other = plan_dataset(config("audioset", au_root, tmp_path, "data.modalities=[video,audio]",
                                      "data.val_fraction=0.25", "data.split_seed=7").data)
     assert [it.item_id for it in other.items if it.split == "val"] != by_split["val"]
     result = prep.prepare(cfg.data, workers=1, progress=False, log=lambda s: None)
@@ -420,14 +422,14 @@ def test_unknown_dataset(tmp_path, capsys):
 def test_synthetic_root_is_generated_on_first_use(tmp_path):
     root = tmp_path / "gen"
     cfg = config("medvidcl", root, tmp_path / "c", "data.synthetic={n: 6, seed: 2, size: 32}")
-    prep.ensure_root(cfg.data, progress=False)
+    ensure_root(cfg.data, progress=False)
     assert len(read_medvidcl(root)["train"]) == 4 and len(list((root / "media").glob("*.mp4"))) == 6
-    prep.ensure_root(cfg.data, progress=False)  # the same parameters: nothing to do
+    ensure_root(cfg.data, progress=False)  # the same parameters: nothing to do
     other = config("medvidcl", root, tmp_path / "c", "data.synthetic={n: 9, seed: 2, size: 32}")
     with pytest.raises(ValueError, match=r"made with n=6, but data.synthetic asks for n=9; delete"):
-        prep.ensure_root(other.data, progress=False)
+        ensure_root(other.data, progress=False)
     bad = config("medvidcl", tmp_path / "x", tmp_path / "c", "data.synthetic={layout: audioset}")
     with pytest.raises(ValueError, match="does not match data.dataset 'medvidcl'"):
-        prep.ensure_root(bad.data, progress=False)
+        ensure_root(bad.data, progress=False)
     with pytest.raises(ValueError, match="unknown key 'colours'"):
-        prep.ensure_root(config("medvidcl", tmp_path / "y", tmp_path, "data.synthetic={colours: 3}").data)
+        ensure_root(config("medvidcl", tmp_path / "y", tmp_path, "data.synthetic={colours: 3}").data)
