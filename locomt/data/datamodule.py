@@ -1,7 +1,7 @@
 """LightningDataModules over the decoded-item cache (AudioSet, MedVidCL, CSV manifest): memory-mapped, batched reads.
 
 ``build_datamodule(cfg)`` returns a :class:`MultimodalDataModule`. ``prepare_data()`` builds the
-cache with :func:`locomt.prepare.prepare` when it is not complete (generating synthetic data first
+cache with :func:`locomt.data.build.prepare` when it is not complete (generating synthetic data first
 when ``data.synthetic`` asks for it); ``setup()`` opens the cache's arrays with
 ``np.load(..., mmap_mode="r")``. Training never touches the media files.
 
@@ -30,9 +30,9 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sequential
 
 from locomt.config import ExperimentConfig
 from locomt.data.augment import spec_augment
+from locomt.data.build import prepare
 from locomt.data.cache import Cache, cache_for
 from locomt.data.datasets import check_data, ensure_root
-from locomt.prepare import prepare
 
 
 class CachedSplit(torch.utils.data.Dataset):
