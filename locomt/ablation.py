@@ -18,13 +18,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from locomt.config import ExperimentConfig, model_config, with_model
 from locomt.cost import cost_rows
+from locomt.data.datasets import classes_without_data
 from locomt.io import atomic_path, atomic_write_csv
 from locomt.models import BASELINES, list_backbones, takes_pattern
 from locomt.pattern import NAMED_PRESETS, PatternError
 from locomt.runs import quiet_lightning, train_cached
-
-AUDIOSET_CLASSES = 527
-
 
 def plan(cfg: ExperimentConfig, patterns: list[str], baselines: bool,
          console: Console) -> list[tuple[str, ExperimentConfig]]:
@@ -46,35 +44,10 @@ def plan(cfg: ExperimentConfig, patterns: list[str], baselines: bool,
     return todo + [(b, with_model(cfg, b)) for b in (BASELINES if baselines else ())]
 
 
-def classes_without_data(cfg: ExperimentConfig) -> tuple[int, str | None]:
-    """The class count of ``cfg``'s dataset from its metadata alone, and a note when it is assumed."""
-    d = cfg.data
-    if d.dataset == "medvidcl":
-        from locomt.data.medvidcl import CLASSES
-
-        return len(CLASSES), None
-    if d.dataset == "audioset":
-        from locomt.data.audioset import read_class_labels
-
-        path = Path(d.root) / "class_labels_indices.csv"
-        if path.is_file():
-            return len(read_class_labels(path)), None
-        if d.synthetic:  # generated on first use: locomt.synth writes its own class table
-            from locomt.synth import AUDIOSET_CLASSES as SYNTH_CLASSES
-
-            return len(SYNTH_CLASSES), None
-        return AUDIOSET_CLASSES, f"{path} not found: assumed AudioSet's {AUDIOSET_CLASSES} classes"
-    if d.dataset == "manifest":
-        from locomt.data.manifest import manifest_path, read_manifest
-
-        return len(read_manifest(manifest_path(d.root)).class_names), None
-    raise ValueError(f"data.dataset {d.dataset!r} is unknown; expected audioset, medvidcl or manifest")
-
-
 def listing(cfg: ExperimentConfig) -> tuple[pd.DataFrame, list[str]]:
     """Presets and baselines of ``cfg``'s model (canonical pattern, GFLOPs, params, ratio to joint's
     GFLOPs), and notes on what was assumed. Needs no data: only the class count, from the metadata."""
-    n_classes, note = classes_without_data(cfg)
+    n_classes, note = classes_without_data(cfg.data)
     notes = [note] if note else []
     if "text" in cfg.data.modalities:
         notes.append(f"params with the text vocabulary at its cap, data.text.vocab_size={cfg.data.text.vocab_size} "

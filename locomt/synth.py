@@ -13,11 +13,6 @@ from pathlib import Path
 
 from locomt.data.synthetic.config import LAYOUTS, SynthConfig
 from locomt.data.synthetic.layout import generate
-from locomt.data.synthetic.rule import AUDIOSET_CLASSES  # noqa: F401  transitional, see below
-
-# AUDIOSET_CLASSES is imported here only because locomt/ablate.py (classes_without_data) and
-# tests/test_ablate.py still import it from locomt.synth; delete this import once ablate asks
-# locomt.data.datasets.classes_without_data (the AudioSet registration reads the synthetic table).
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -176,7 +176,7 @@ def test_listing_matches_the_cost_model(overrides, tmp_path, capsys):
 
 
 def test_audioset_class_count_from_metadata(tmp_path):
-    from locomt.synth import AUDIOSET_CLASSES as SYNTH_CLASSES
+    from locomt.data.synthetic.rule import AUDIOSET_CLASSES as SYNTH_CLASSES
 
     synth = load_config(ROOT / "experiments" / "synthetic-audioset.yaml", [f"data.root={tmp_path}"])
     df, notes = listing(synth)  # not generated yet: the synthetic class table's size, not AudioSet's
