@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import matplotlib.image
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
@@ -168,7 +169,7 @@ def swept(tmp_path_factory, data_sets):
     return tmp, args
 
 
-def test_study_matches_the_runs_and_the_cost_model(swept):
+def test_study_matches_the_runs_and_the_cost_model(swept, data_sets):
     tmp, _ = swept
     df = pd.read_csv(tmp / "out" / "trials.csv", keep_default_na=False, na_values=[""])
     assert (df["state"] == "COMPLETE").all() and df.duplicate_of.isna().sum() == 6  # repeats do not count
@@ -198,6 +199,25 @@ def test_study_matches_the_runs_and_the_cost_model(swept):
     assert image.shape[0] > 300 and image.shape[1] > 600
     summary = (tmp / "out" / "summary.md").read_text()
     assert "python -m locomt.sweep --space" in summary and "## Pareto front" in summary
+    # the front's hypervolume, recomputed here from trials.csv and the recorded reference point
+    info = json.loads((tmp / "out" / "sweep.json").read_text())
+    study = _study(tmp)
+    chance, ref = study.user_attrs["chance"], study.user_attrs["reference_gflops"]
+    assert info["reference"] == {"chance": chance, "gflops": ref}
+    joint = df[df.label == "joint"].iloc[0]
+    assert ref == pytest.approx(joint.gflops, rel=1e-12)
+    from locomt.data.datamodule import build_datamodule
+
+    y = np.asarray(build_datamodule(load_config(CONFIG, data_sets), progress=False).cache.open_array("val", "labels"))
+    assert chance == pytest.approx(np.bincount(y).max() / len(y))  # the majority class of the validation split
+    pts = sorted((g, m) for m, g in zip(distinct["val/acc"], distinct.gflops) if m > chance and g < ref)
+    area = sum((max(m for _, m in pts[: i + 1]) - chance) * ((pts[i + 1][0] if i + 1 < len(pts) else ref) - g)
+               for i, (g, _) in enumerate(pts))
+    assert info["hypervolume"] == pytest.approx(area / ((1 - chance) * ref), rel=1e-9)
+    assert f"{info['hypervolume']:.4f}" in summary
+    search = df[df.role == "search"]
+    assert info["proposals"] == len(search) and info["repeated_proposals"] == search.duplicate_of.notna().sum()
+    assert matplotlib.image.imread(tmp / "out" / "hypervolume.png").ndim == 3
     assert f"| {front.number[0]} |" in summary
 
 
