@@ -267,12 +267,12 @@ def fetch_one(item: FetchItem, media_root: Path, tmp_root: Path, options: FetchO
         tmp = Path(tempfile.mkdtemp(dir=tmp_root, prefix="item-"))
         try:
             got = downloader(item.url, tmp, subtitles=item.subtitles, **options.ydl())
+            check_media(got.path)  # a download cut short is corrupt, even where the segment survived
             if item.start is not None:
                 src, name = tmp / "cut.mp4", item.file
                 cut_segment(got.path, src, item.start, item.end)
             else:
                 src, name = got.path, item.id + got.path.suffix.lower()
-                check_media(src)
             if got.subtitle is not None:  # before the clip: a clip in place means its captions are too
                 os.replace(got.subtitle, media_root / (item.id + SUBTITLE_SUFFIX))
             os.replace(src, media_root / name)
