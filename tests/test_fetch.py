@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -37,6 +38,16 @@ REPO = Path(__file__).resolve().parents[1]
 MID = "/m/09x0r"  # Speech, class 0 of the real class table
 
 
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Nothing here may reach the internet: a connect fails loudly (the reasons asserted then differ)."""
+    def refuse(*args, **kwargs):
+        raise RuntimeError("a test tried to use the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
 def make_clip(path: Path, seconds: float = 4.0, shade: int = 100) -> Path:
     """A small real H.264 + AAC mp4 of ``seconds`` (8 fps, 32 px, 16 kHz tone)."""
     frames = np.full((int(seconds * 8), 32, 32, 3), shade, np.uint8)
@@ -48,6 +59,18 @@ def make_clip(path: Path, seconds: float = 4.0, shade: int = 100) -> Path:
 def truncate(path: Path) -> None:
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
+
+
+def faststart(path: Path) -> Path:
+    """``path`` remuxed with its index (moov) in front, as YouTube serves mp4: cut short, it still opens."""
+    tmp = path.with_name("fast-" + path.name)
+    with av.open(str(path)) as inp, av.open(str(tmp), "w", format="mp4", options={"movflags": "faststart"}) as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in inp.streams}
+        for packet in inp.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    return tmp.replace(path)
 
 
 def config(tmp_path: Path, dataset: str, root: Path, media_root: str = "") -> Path:
@@ -65,6 +88,7 @@ AUDIOSET_ROWS = [  # (ytid, start, end, what the site serves)
     ("ddddddddddd", 0.0, 2.0, "truncated"),
     ("eeeeeeeeeee", 0.0, 2.0, "none"),  # no such video
     ("fffffffffff", 30.0, 40.0, "clip"),  # starts after the end of the video
+    ("ggggggggggg", 0.0, 1.0, "cut short"),  # index in front, second half gone: the segment survives, still corrupt
 ]
 
 
@@ -81,6 +105,8 @@ def audioset(tmp_path):
             make_clip(site / f"{ytid}.mp4", shade=30 * k)
         if serve == "truncated":
             truncate(site / f"{ytid}.mp4")
+        if serve == "cut short":
+            truncate(faststart(site / f"{ytid}.mp4"))
     (root / "balanced_train_segments.csv").write_text("\n".join(lines) + "\n")
     return root, f"file://{site}/{{id}}.mp4"
 
@@ -91,33 +117,33 @@ def test_audioset_fetch_cuts_segments_lists_missing_and_resumes(audioset, tmp_pa
     opts = FetchOptions(url_template=template, workers=2, retries=0, progress=False)
     res = fetch(data, opts, log=lambda s: None)
     media = root / "media"
-    assert (res.fetched, res.already, res.missing) == (3, 0, 3)
-    assert dict(res.reasons) == {"corrupt": 1, "unavailable": 1, "out-of-range": 1}
+    assert (res.fetched, res.already, res.missing) == (3, 0, 4)
+    assert dict(res.reasons) == {"corrupt": 2, "unavailable": 1, "out-of-range": 1}
     missing = read_missing(media)
     assert {k: r.reason for k, r in missing.items()} == {
         ("balanced_train", "ddddddddddd"): "corrupt", ("balanced_train", "eeeeeeeeeee"): "unavailable",
-        ("balanced_train", "fffffffffff"): "out-of-range"}
+        ("balanced_train", "fffffffffff"): "out-of-range", ("balanced_train", "ggggggggggg"): "corrupt"}
     assert all(r.is_media and r.detail and "\n" not in r.detail for r in missing.values())
     assert list(pd.read_csv(media / "missing.csv").columns) == list(MISSING_COLUMNS)
     # prepare's lookup finds every fetched clip under the exact name, fractional times included
     rows = read_segments(root / "balanced_train_segments.csv", root / "class_labels_indices.csv")
     files = find_media(rows, media)
     assert [f.video.name if f.video else None for f in files] == [
-        "-0aaaaaaaaa_0.500_2.500.mp4", "b1_bbbbbbbb_1.250_3.250.mp4", "ccccccccccc_2.000_12.000.mp4", None, None, None]
+        "-0aaaaaaaaa_0.500_2.500.mp4", "b1_bbbbbbbb_1.250_3.250.mp4", "ccccccccccc_2.000_12.000.mp4"] + [None] * 4
     for f, want in zip(files[:3], (2.0, 2.0, 2.0)):
         info = check_media(f.video)
         assert info.has_video and info.has_audio and abs(info.seconds - want) < 0.2
     assert not (media / TMP_DIR).exists() and not list(media.glob("*.part"))
     # a rerun fetches nothing: clips are there, lasting failures are not retried ...
     again = fetch(data, opts, log=lambda s: None)
-    assert (again.fetched, again.already, again.failed, again.skipped) == (0, 3, 0, 3)
+    assert (again.fetched, again.already, again.failed, again.skipped) == (0, 3, 0, 4)
     assert read_missing(media) == missing
     # ... unless asked; and a clip that appeared meanwhile leaves missing.csv
     make_clip(media / "eeeeeeeeeee.mp4")
     retried = fetch(data, FetchOptions(url_template=template, retries=0, progress=False, retry_missing=True),
                     log=lambda s: None)
-    assert (retried.fetched, retried.already, retried.failed) == (0, 4, 2)
-    assert set(read_missing(media)) == {("balanced_train", "ddddddddddd"), ("balanced_train", "fffffffffff")}
+    assert (retried.fetched, retried.already, retried.failed) == (0, 4, 3)
+    assert {k[1] for k in read_missing(media)} == {"ddddddddddd", "fffffffffff", "ggggggggggg"}
 
 
 def test_cut_segment_is_exact_and_reencoded(tmp_path):
@@ -130,14 +156,7 @@ def test_cut_segment_is_exact_and_reencoded(tmp_path):
 
 
 def test_check_media_sees_truncation_with_the_index_in_front(tmp_path):
-    src = make_clip(tmp_path / "src.mp4")
-    fast = tmp_path / "fast.mp4"
-    with av.open(str(src)) as inp, av.open(str(fast), "w", format="mp4", options={"movflags": "faststart"}) as out:
-        streams = {s.index: out.add_stream_from_template(s) for s in inp.streams}
-        for packet in inp.demux():
-            if packet.dts is not None:
-                packet.stream = streams[packet.stream.index]
-                out.mux(packet)
+    fast = faststart(make_clip(tmp_path / "src.mp4"))
     assert check_media(fast).seconds > 3.9
     truncate(fast)
     with pytest.raises(Exception, match="truncated"):
