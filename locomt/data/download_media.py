@@ -2,10 +2,12 @@
 the ``[start, end)`` segment of a video as its own mp4 (AudioSet's 10 s clips).
 
 A segment is re-encoded (H.264 + AAC), not stream-copied: a copy can only start at a keyframe
-(YouTube puts one every few seconds), so the clip would hold up to a GOP of video from before
-``start`` unless every reader honoured mp4 edit lists, and decord does not. Decoding starts at the
-keyframe before ``start`` (a seek), so the cost is that of the segment plus at most one GOP, not
-of the whole video.
+(YouTube puts one every few seconds), so it carries up to a GOP of video from before ``start``
+that only an mp4 edit list hides. PyAV honours the edit list, decord does not: a 10 s copy cut at
+33 s from a 360p30 video with 5 s GOPs read back as 300 frames in PyAV but 390 in decord, with
+9.0 s of audio. The re-encoded cut reads 300 frames in both, at 2.2-2.7 s of one core per 10 s
+360p clip here (a copy: ~20 ms). Decoding starts at the keyframe before ``start`` (a seek), so
+the cost is that of the segment plus at most one GOP, not of the whole video.
 """
 
 from __future__ import annotations
