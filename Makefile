@@ -9,7 +9,7 @@ PRESET ?= audioset-vitb
 DATASET ?= synthetic-medvidcl
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sweep report ablate-list test flops paper-flops bench clean
+.PHONY: help venv sweep report ablate-list test test-fast flops paper-flops bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -31,8 +31,11 @@ report: $(VENV)/.installed ## regenerate results/DATASET/ tables and plot from t
 ablate-list: $(VENV)/.installed ## GFLOPs of every view-pattern preset and baseline on DATASET (python -m locomt.ablate)
 	$(PY) -m locomt.ablate --dataset $(DATASET) --patterns
 
-test: $(VENV)/.installed ## run the default test suite (CPU, minutes)
+test: $(VENV)/.installed ## run the whole test suite, as CI does (CPU, minutes)
 	$(PY) -m pytest
+
+test-fast: $(VENV)/.installed ## the tests not marked slow (no training, sweeps or subprocess commands): for local work
+	$(PY) -m pytest -m "not slow"
 
 flops: $(VENV)/.installed ## GFLOPs table of every backbone at PRESET (default audioset-vitb)
 	$(PY) -m locomt.flops --preset $(PRESET) --pattern half --pattern all-cross

@@ -8,7 +8,7 @@ Examples::
     python -m locomt.ablate --patterns        # list the presets and baselines with their GFLOPs; trains nothing
 
 Every pattern is trained with backbone ``locomt`` (``--baselines`` adds early, joint, late and
-bottleneck) for seeds 0..N-1. Each run goes through ``locomt.train.train_cached`` into
+bottleneck) for seeds 0..N-1. Each run goes through ``locomt.runs.train_cached`` into
 ``TRAINER.OUT_DIR/configs/<config key>``: a run done before, by an ablation or a sweep, is read
 back, and an interrupted ablation resumes where it stopped. All patterns are checked before
 anything trains; patterns with the same canonical form train once, under the first label.
@@ -23,128 +23,18 @@ multilabel data) against GFLOPs.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
 import pandas as pd
 from rich import box, get_console
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from locomt.config import ExperimentConfig, experiment_path, load_config, model_config, with_model
-from locomt.cost import analytic_cost, count_params
-from locomt.io import atomic_path, atomic_write_csv, run_cli
-from locomt.models import BASELINES
-from locomt.pattern import NAMED_PRESETS, PRESETS, PatternError
-from locomt.train import quiet_lightning, train_cached
-
-AUDIOSET_CLASSES = 527
-
-def plan(cfg: ExperimentConfig, patterns: list[str], baselines: bool,
-         console: Console) -> list[tuple[str, ExperimentConfig]]:
-    """(label, config) of every configuration to train; each pattern checked, duplicates dropped."""
-    seen: dict[str, str] = {}  # canonical pattern -> first label
-    todo, notes = [], []
-    for label in patterns:
-        try:
-            spec = model_config(with_model(cfg, "locomt", label), n_classes=1).pattern_spec
-        except PatternError as err:
-            raise PatternError(str(err) if repr(label) in str(err) else f"pattern {label!r}: {err}") from None
-        if spec in seen:
-            notes.append(f"note: {label!r} ({spec}) is the same pattern as {seen[spec]!r}: trained and reported once")
-            continue
-        seen[spec] = label
-        todo.append((label, with_model(cfg, "locomt", label)))
-    for note in notes:
-        console.print(note)
-    return todo + [(b, with_model(cfg, b)) for b in (BASELINES if baselines else ())]
-
-
-def classes_without_data(cfg: ExperimentConfig) -> tuple[int, str | None]:
-    """The class count of ``cfg``'s dataset from its metadata alone, and a note when it is assumed."""
-    d = cfg.data
-    if d.dataset == "medvidcl":
-        from locomt.data.medvidcl import CLASSES
-
-        return len(CLASSES), None
-    if d.dataset == "audioset":
-        from locomt.data.audioset import read_class_labels
-
-        path = Path(d.root) / "class_labels_indices.csv"
-        if path.is_file():
-            return len(read_class_labels(path)), None
-        if d.synthetic:  # generated on first use: locomt.synth writes its own class table
-            from locomt.synth import AUDIOSET_CLASSES as SYNTH_CLASSES
-
-            return len(SYNTH_CLASSES), None
-        return AUDIOSET_CLASSES, f"{path} not found: assumed AudioSet's {AUDIOSET_CLASSES} classes"
-    if d.dataset == "manifest":
-        from locomt.data.manifest import manifest_path, read_manifest
-
-        return len(read_manifest(manifest_path(d.root)).class_names), None
-    raise ValueError(f"data.dataset {d.dataset!r} is unknown; expected audioset, medvidcl or manifest")
-
-
-def listing(cfg: ExperimentConfig) -> tuple[pd.DataFrame, list[str]]:
-    """Presets and baselines of ``cfg``'s model (canonical pattern, GFLOPs, params, ratio to joint's
-    GFLOPs), and notes on what was assumed. Needs no data: only the class count, from the metadata."""
-    n_classes, note = classes_without_data(cfg)
-    notes = [note] if note else []
-    if "text" in cfg.data.modalities:
-        notes.append(f"params with the text vocabulary at its cap, data.text.vocab_size={cfg.data.text.vocab_size} "
-                     "(a trained model's, built from its training split, can be smaller)")
-    rows = []
-    for name, backbone in [(p, "locomt") for p in NAMED_PRESETS] + [(b, b) for b in BASELINES]:
-        mcfg = model_config(with_model(cfg, backbone, name if backbone == "locomt" else None), n_classes)
-        rows.append({"name": name, "backbone": backbone, "pattern": mcfg.pattern_spec,
-                     "gflops": analytic_cost(mcfg).gflops, "params": count_params(mcfg)})
-    df = pd.DataFrame(rows)
-    df["x_joint"] = df.gflops / df.gflops[df.name == "joint"].iloc[0]
-    return df, notes
-
-
-def summarise(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per configuration: cost, n_seeds, and mean and std (ddof 1) over seeds of each metric."""
-    metrics = [c for c in runs.columns if c.startswith(("best_val_", "test_"))]
-    g = runs.groupby("label", sort=False)
-    df = g[["backbone", "pattern"]].first()
-    df["n_seeds"] = g.size()
-    df[["gflops", "gmacs", "params"]] = g[["gflops", "gmacs", "params"]].first()
-    for m in metrics:
-        df[f"{m}_mean"], df[f"{m}_std"] = g[m].mean(), g[m].std(ddof=1)
-    return df.reset_index().sort_values("gflops", kind="stable", ignore_index=True)
-
-
-def accuracy_metric(df: pd.DataFrame) -> tuple[str, str]:
-    """The column stem the plot shows, and its axis name."""
-    return ("test_acc", "test accuracy (%)") if "test_acc_mean" in df else ("test_mAP", "test mAP (%)")
-
-
-def plot(df: pd.DataFrame, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    metric, ylabel = accuracy_metric(df)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for is_base, part in df.groupby(df.backbone != "locomt"):
-        ax.errorbar(part.gflops, 100 * part[f"{metric}_mean"], yerr=100 * part[f"{metric}_std"].fillna(0),
-                    fmt="s" if is_base else "o", color="C1" if is_base else "C0", capsize=3,
-                    label="baselines" if is_base else "locomt view patterns")
-    for k, r in enumerate(df.sort_values("gflops").itertuples()):  # alternate above/below: close labels part
-        ax.annotate(r.label, (r.gflops, 100 * getattr(r, f"{metric}_mean")), textcoords="offset points",
-                    xytext=(4, 5 if k % 2 == 0 else -12), fontsize=8)
-    ax.set(xlabel="GFLOPs per example (forward, analytic)", ylabel=ylabel, title=title)
-    ax.margins(x=0.15, y=0.1)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+from locomt.ablation import listing, plan, plot, run_ablation
+from locomt.config import ExperimentConfig, experiment_path, load_config
+from locomt.io import run_cli
+from locomt.pattern import PRESETS
 
 
 def render(df: pd.DataFrame, title: str, console: Console) -> None:
@@ -154,7 +44,7 @@ def render(df: pd.DataFrame, title: str, console: Console) -> None:
     table = Table(title=f"{title}, metrics in %", title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("label", no_wrap=True)
     table.add_column("pattern", overflow="fold", min_width=min(24, max(map(len, patterns))))
-    for col in ("GFLOPs", *(m.replace("best_", "").replace("_", " ") for m in metrics)):
+    for col in ("GFLOPs", *metrics):
         table.add_column(col, justify="right", no_wrap=True)
     for r, pattern in zip(df.to_dict("records"), patterns):
         cells = [f"{100 * r[m + '_mean']:.1f}" + ("" if pd.isna(r[m + "_std"]) else f"±{100 * r[m + '_std']:.1f}")
@@ -189,30 +79,8 @@ def render_listing(cfg: ExperimentConfig, console: Console) -> None:
     for col in ("GFLOPs", "params M", "x joint"):
         table.add_column(col, justify="right", no_wrap=True)
     for r in df.itertuples():
-        table.add_row(r.name, r.backbone, r.pattern, f"{r.gflops:.4f}", f"{r.params / 1e6:.3f}", f"{r.x_joint:.3f}")
+        table.add_row(r.name, r.backbone, r.pattern, f"{r.gflops:.4f}", f"{r.params / 1e6:.3f}", f"{r.gflops_vs_joint:.3f}")
     console.print(table)
-
-
-def run_ablation(todo: list[tuple[str, ExperimentConfig]], seeds: int, root: Path, csv: Path,
-                 console: Console) -> pd.DataFrame:
-    """Train (or read back) every configuration for every seed; rewrite ``csv`` after each configuration."""
-    runs, df = [], None
-    quiet_lightning()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as progress:
-        bar = progress.add_task("ablation", total=len(todo) * seeds)
-        for label, base in todo:
-            for seed in range(seeds):
-                progress.update(bar, description=f"{label} seed {seed}")
-                result, _ = train_cached(dataclasses.replace(base, seed=seed), root, progress=False)
-                runs.append({"label": label, "backbone": result["backbone"], "pattern": result["pattern"],
-                             "seed": seed, **{k: result[k] for k in ("gflops", "gmacs", "params")},
-                             **{k: v for k, v in result.items() if k.startswith("best_val_")},
-                             **{k.replace("/", "_"): v for k, v in result["test"].items()}})
-                progress.advance(bar)
-            df = summarise(pd.DataFrame(runs))
-            atomic_write_csv(df, csv)
-    return df
 
 
 def main(argv: list[str] | None = None) -> int:

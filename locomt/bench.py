@@ -19,11 +19,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
-from dataclasses import dataclass, field
-from typing import Callable
 
 import pandas as pd
 import torch
@@ -31,204 +27,11 @@ from rich import box
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from torch import Tensor, nn
 
-from locomt.cost import flop_counter
 from locomt.io import atomic_write_csv, run_cli
-from locomt.models.attention import concat_masks
-from locomt.models import ModelConfig, build_model, example_inputs, get_backbone, list_backbones
+from locomt.models import list_backbones, reference_backbone, takes_pattern
 from locomt.presets import get_preset, list_presets
-
-MODES = ("forward", "forward+backward")
-TORCH_LAYER = "torch-encoder-layer"
-
-
-@dataclass
-class Case:
-    """One thing to time: a module and a function that runs it once in a given mode."""
-
-    backbone: str
-    pattern_name: str
-    pattern: str
-    make: Callable[[torch.device], tuple[nn.Module, Callable[[nn.Module, str], None]]]
-    times: dict[str, list[float]] = field(default_factory=dict)
-
-
-def _layer_inputs(cfg: ModelConfig, batch: int, device, requires_grad: bool) -> tuple[list[Tensor], list]:
-    """Token streams (made once, outside the timed region) and the text padding masks."""
-    g = torch.Generator().manual_seed(0)
-    xs, masks = [], []
-    for m in cfg.modalities:
-        xs.append(torch.randn(batch, m.seq_len, cfg.d_model, generator=g).to(device).requires_grad_(requires_grad))
-        mask = None
-        if m.kind == "text":  # a quarter of the text positions are padding, as in real batches
-            mask = torch.zeros(batch, m.seq_len, dtype=torch.bool)
-            mask[:, m.seq_len - m.seq_len // 4:] = True
-            mask = mask.to(device)
-        masks.append(mask)
-    return xs, masks
-
-
-def layer_case(cfg: ModelConfig, batch: int) -> Case:
-    """The first fusion layer of ``cfg.backbone`` (for late, whose layers never fuse, the same index)."""
-    index = min(cfg.fusion_layer, cfg.n_layers - 1)
-    plan = get_backbone(cfg.backbone).plan(cfg)[index]
-
-    def make(device):
-        layer = plan.build(cfg).to(device)
-        xs, masks = _layer_inputs(cfg, batch, device, requires_grad=True)
-        if plan.kind == "bottleneck":
-            xs.append(torch.randn(batch, cfg.n_bottlenecks, cfg.d_model).to(device).requires_grad_(True))
-
-        def run(module, mode):
-            for x in xs:
-                x.grad = None
-            out = module(xs, masks)
-            if mode != "forward":
-                sum(o.sum() for o in out).backward()
-
-        return layer, run
-
-    pattern = cfg.pattern_spec
-    return Case(cfg.backbone, cfg.pattern if cfg.backbone == "locomt" else "", pattern, make)
-
-
-def torch_layer_case(cfg: ModelConfig, batch: int) -> Case:
-    """torch.nn.TransformerEncoderLayer over the concatenated sequence, joint's fusion layer shape."""
-
-    def make(device):
-        layer = nn.TransformerEncoderLayer(cfg.d_model, cfg.n_heads, cfg.mlp_dim, dropout=0.0, activation="gelu",
-                                           batch_first=True, norm_first=True, layer_norm_eps=1e-6).to(device)
-
-        xs, masks = _layer_inputs(cfg, batch, device, requires_grad=True)
-        pad = concat_masks(masks, [x.shape[1] for x in xs], xs[0])
-
-        def run(module, mode):
-            for x in xs:
-                x.grad = None
-            out = module(torch.cat(xs, dim=1), src_key_padding_mask=pad)  # as joint's layer concatenates
-            if mode != "forward":
-                out.sum().backward()
-
-        return layer, run
-
-    return Case(TORCH_LAYER, "", "", make)
-
-
-def model_case(cfg: ModelConfig, batch: int) -> Case:
-    def make(device):
-        model = build_model(cfg).to(device)
-        inputs = example_inputs(cfg, batch=batch, device=device)
-
-        def run(module, mode):
-            out = module(inputs)
-            if mode != "forward":
-                out.sum().backward()
-
-        return model, run
-
-    pattern = cfg.pattern_spec
-    return Case(cfg.backbone, cfg.pattern if cfg.backbone == "locomt" else "", pattern, make)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _call(module: nn.Module, run, mode: str, device) -> float:
-    module.train(mode != "forward")
-    module.zero_grad(set_to_none=True)
-    _sync(device)
-    start = time.perf_counter()
-    if mode == "forward":
-        with torch.no_grad():
-            run(module, mode)
-    else:
-        run(module, mode)
-    _sync(device)
-    return time.perf_counter() - start
-
-
-def _time_forward_torch_layer(module: nn.Module, run, device) -> float:
-    """The faster of TransformerEncoderLayer's eval fast path and its regular path, both without grad."""
-    fast = _call(module, run, "forward", device)
-    module.train(True)
-    _sync(device)
-    start = time.perf_counter()
-    with torch.no_grad():
-        run(module, "forward")
-    _sync(device)
-    return min(fast, time.perf_counter() - start)
-
-
-def time_cases(cases: list[Case], modes: list[str], device: torch.device, warmup: int, repeats: int,
-               progress: Progress | None = None, label: str = "") -> None:
-    """Fill ``case.times[mode]`` with ``repeats`` timings each, after ``warmup`` untimed runs.
-
-    Runs are interleaved round-robin over the cases, so that drift in machine load hits every
-    case alike (all cases are built up front: at ViT-B scale, batch 4, about 13 GB on CPU)."""
-    task = progress.add_task(label, total=len(cases) * len(modes) * (warmup + repeats)) if progress else None
-
-    def one(case, module, run, mode):
-        t = (_time_forward_torch_layer(module, run, device) if case.backbone == TORCH_LAYER and mode == "forward"
-             else _call(module, run, mode, device))
-        if progress:
-            progress.advance(task)
-        return t
-
-    built = [c.make(device) for c in cases]
-    for mode in modes:
-        for case, (module, run) in zip(cases, built):
-            for _ in range(warmup):
-                one(case, module, run, mode)
-        for _ in range(repeats):
-            for case, (module, run) in zip(cases, built):
-                case.times.setdefault(mode, []).append(one(case, module, run, mode))
-
-
-def forward_latency_ms(cfg: ModelConfig, batch: int = 1, repeats: int = 10, warmup: int = 2,
-                       device: torch.device | None = None) -> float:
-    """Median wall time of one forward pass (eval mode, no grad) of a fresh model, in milliseconds."""
-    case = model_case(cfg, batch)
-    time_cases([case], ["forward"], device or torch.device("cpu"), warmup, repeats)
-    return 1000.0 * statistics.median(case.times["forward"])
-
-
-def counted_flops(case: Case, mode: str) -> int:
-    """FLOPs torch executes for one run of ``case`` in ``mode``, counted on the meta device."""
-    with torch.device("meta"):
-        module, run = case.make(torch.device("meta"))
-    module.train(mode != "forward")
-    # forward is counted with grad enabled (same FLOPs): under no_grad on meta, a view of a parameter
-    # claims requires_grad without a grad accumulator, which FlopCounterMode's module tracker rejects
-    with flop_counter() as counter:
-        run(module, mode)
-    return counter.get_total_flops()
-
-
-def bench_rows(preset: str, scope: str, batch: int, cases: list[Case], modes: list[str], device: torch.device,
-               repeats: int) -> list[dict]:
-    rows = []
-    for mode in modes:
-        flops = {id(c): counted_flops(c, mode) for c in cases}
-        seconds = {id(c): statistics.median(c.times[mode]) for c in cases}
-        joint = next(c for c in cases if c.backbone == "joint")
-        ref = next((c for c in cases if c.backbone == TORCH_LAYER), None)
-        for c in cases:
-            tvj, fvj = seconds[id(c)] / seconds[id(joint)], flops[id(c)] / flops[id(joint)]
-            rows.append({
-                "preset": preset, "device": str(device), "threads": torch.get_num_threads(), "scope": scope,
-                "backbone": c.backbone, "pattern_name": c.pattern_name, "pattern": c.pattern, "batch": batch,
-                "mode": mode, "seconds": seconds[id(c)], "seconds_min": min(c.times[mode]),
-                "seconds_max": max(c.times[mode]), "repeats": repeats, "gflops": flops[id(c)] / 1e9,
-                "time_vs_joint": tvj, "flops_vs_joint": fvj,
-                # only where there is a saving to realise (bottleneck's 0.4% would give noise ratios)
-                "saving_realised": (1 - tvj) / (1 - fvj) if fvj < 0.99 else float("nan"),
-                "time_vs_torch_layer": seconds[id(c)] / seconds[id(ref)] if ref else float("nan"),
-            })
-    return rows
-
+from locomt.timing import MODES, TORCH_LAYER, bench_rows, layer_case, model_case, time_cases, torch_layer_case
 
 def render(df: pd.DataFrame, console: Console) -> None:
     for (preset, device, scope, batch), part in df.groupby(["preset", "device", "scope", "batch"], sort=False):
@@ -271,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     presets = args.preset or ["audioset-vitb", "medvidcl-vitb"]
     scopes, batches, modes = args.scope or ["layer", "model"], args.batch or [1, 4], args.mode or list(MODES)
     backbones = args.backbone or list_backbones()
-    if "joint" not in backbones:
-        backbones = ["joint"] + backbones  # the baseline every ratio is taken against
+    if reference_backbone() not in backbones:
+        backbones = [reference_backbone()] + backbones  # the backbone every ratio is taken against
     patterns = args.pattern or ["half", "all-cross"]
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     if args.threads:
@@ -283,9 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     for preset in presets:
         base = get_preset(preset)
         configs[preset] = [base.replace(backbone=b, pattern=p) for b in backbones
-                           for p in (patterns if b == "locomt" else [base.pattern])]
+                           for p in (patterns if takes_pattern(b) else [base.pattern])]
         for cfg in configs[preset]:
-            get_backbone(cfg.backbone)
             cfg.resolved_pattern()  # fail on a bad pattern before any timing
     console = Console()
     rows: list[dict] = []

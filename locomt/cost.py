@@ -20,6 +20,7 @@ Units: 1 MAC = 2 FLOPs; columns say which (``gmacs``, ``gflops``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
 import torch
@@ -27,8 +28,9 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 from locomt.models.backbones import BlockWork
-from locomt.models.registry import get_backbone
 from locomt.models.config import ModelConfig
+from locomt.models.model import build_model
+from locomt.models.registry import get_backbone, reference_backbone, takes_pattern
 
 
 @dataclass(frozen=True)
@@ -97,10 +99,39 @@ def attention_pairs(cfg: ModelConfig) -> int:
 
 def count_params(cfg: ModelConfig) -> int:
     """Parameters of the model for ``cfg``, built on the meta device (no memory, no init work)."""
-    from locomt.models.model import build_model
-
     with torch.device("meta"):
         return sum(p.numel() for p in build_model(cfg).parameters())
+
+
+def cost_rows(base: ModelConfig, backbones: Iterable[str], patterns: Iterable[str] = ()) -> list[dict]:
+    """The cost table of ``base``'s shapes: one row per backbone, and per pattern of ``patterns``
+    for a backbone that takes one, with ``gflops_vs_joint`` against joint at the same shapes.
+    Columns: backbone, pattern_name, canonical pattern, tokens (content tokens per modality), params,
+    GMACs, GFLOPs, attention GMACs and share, and GMACs by component."""
+    joint_gflops = analytic_cost(base.replace(backbone=reference_backbone())).gflops
+    tokens = " ".join(f"{m.code}={m.n_tokens}" for m in base.modalities)
+    rows = []
+    for backbone in backbones:
+        for name in patterns if takes_pattern(backbone) else [""]:
+            cfg = base.replace(backbone=backbone, pattern=name or base.pattern)
+            cost = analytic_cost(cfg)
+            rows.append({
+                "backbone": backbone,
+                "pattern_name": name,
+                "pattern": cfg.pattern_spec,
+                "tokens": tokens,
+                "params": count_params(cfg),
+                "gmacs": cost.gmacs,
+                "gflops": cost.gflops,
+                "attn_gmacs": cost.attention / 1e9,
+                "attn_share": cost.attn_share,
+                "gflops_vs_joint": cost.gflops / joint_gflops,
+                "tokenizer_gmacs": cost.tokenizer / 1e9,
+                "projections_gmacs": cost.projections / 1e9,
+                "mlp_gmacs": cost.mlp / 1e9,
+                "classifier_gmacs": cost.classifier / 1e9,
+            })
+    return rows
 
 
 def _cpu_sdpa_flop(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:

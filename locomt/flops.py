@@ -19,10 +19,10 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from locomt.cost import analytic_cost, count_params
+from locomt.cost import cost_rows
 from locomt.io import atomic_write_csv, run_cli
 from locomt.modalities import ModalitySpec
-from locomt.models import ModelConfig, list_backbones
+from locomt.models import list_backbones
 from locomt.pattern import PRESETS
 from locomt.presets import get_preset, list_presets
 
@@ -42,39 +42,6 @@ def parse_tokens(text: str, feature_dim: int) -> tuple[ModalitySpec, ...]:
             raise ValueError(f"--tokens part {part!r}: expected CODE=COUNT with a positive count, e.g. v=1568,a=400")
         mods.append(ModalitySpec(code, code, "features", length=int(count), feature_dim=feature_dim))
     return tuple(mods)
-
-
-def tokens_label(cfg: ModelConfig) -> str:
-    """Content tokens per modality (CLS excluded), e.g. ``v=1568 a=400``."""
-    return " ".join(f"{m.code}={m.n_tokens}" for m in cfg.modalities)
-
-
-def rows_for(preset: str, base: ModelConfig, backbones: list[str], patterns: list[str]) -> list[dict]:
-    """One row per backbone (and per pattern for locomt), with ``gflops_vs_joint`` against joint."""
-    joint_gflops = analytic_cost(base.replace(backbone="joint")).gflops
-    rows = []
-    for backbone in backbones:
-        for name in patterns if backbone == "locomt" else [""]:
-            cfg = base.replace(backbone=backbone, pattern=name or base.pattern)
-            cost = analytic_cost(cfg)
-            rows.append({
-                "preset": preset,
-                "backbone": backbone,
-                "pattern_name": name,
-                "pattern": cfg.pattern_spec,
-                "tokens": tokens_label(cfg),
-                "params": count_params(cfg),
-                "gmacs": cost.gmacs,
-                "gflops": cost.gflops,
-                "attn_gmacs": cost.attention / 1e9,
-                "attn_share": cost.attn_share,
-                "gflops_vs_joint": cost.gflops / joint_gflops,
-                "tokenizer_gmacs": cost.tokenizer / 1e9,
-                "projections_gmacs": cost.projections / 1e9,
-                "mlp_gmacs": cost.mlp / 1e9,
-                "classifier_gmacs": cost.classifier / 1e9,
-            })
-    return rows
 
 
 def render(df: pd.DataFrame, console: Console) -> None:
@@ -135,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = cfg.replace(**overrides) if overrides else cfg
         for name in patterns:  # fail on a bad pattern before printing anything
             cfg.replace(pattern=name).resolved_pattern()
-        rows += rows_for(preset, cfg, backbones, patterns)
+        rows += [{"preset": preset, **row} for row in cost_rows(cfg, backbones, patterns)]
     df = pd.DataFrame(rows, columns=COLUMNS)
     render(df, Console())
     if args.csv:

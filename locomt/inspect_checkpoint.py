@@ -6,9 +6,10 @@ Examples::
     python -m locomt.inspect_checkpoint vit.pth --config experiments/medvidcl.yaml --backbone bottleneck
     python -m locomt.inspect_checkpoint --config experiments/audioset.yaml --set model.init_from=vit.pth
 
-Builds the config's model (classes from the dataset kind: medvidcl 3, audioset 527; vocabulary
-size ``data.text.vocab_size``), loads the checkpoint into it with ``model.init_video`` and prints
-the full load report (loaded, adapted and how, missing, unexpected). Nothing is trained or saved.
+Builds the config's model (class count from the dataset's metadata, as
+``locomt.data.datasets.classes_without_data`` reads it; vocabulary size ``data.text.vocab_size``),
+loads the checkpoint into it with ``model.init_video`` and prints the full load report (loaded,
+adapted and how, missing, unexpected). Nothing is trained or saved.
 """
 
 from __future__ import annotations
@@ -18,13 +19,20 @@ import sys
 
 from rich.console import Console
 
-from locomt.config import load_config, model_config
+from locomt.config import DataConfig, load_config, model_config
+from locomt.data.datasets import classes_without_data
 from locomt.io import run_cli
 from locomt.models import build_model, list_backbones
 from locomt.models.pretrained import load_pretrained, read_checkpoint
 
-#: classes per dataset kind (the head is never loaded, so a manifest's count does not matter here)
-N_CLASSES = {"medvidcl": 3, "audioset": 527}
+
+def head_classes(data: DataConfig) -> int:
+    """The class count the model is built with. The head is never loaded, so it changes nothing in the
+    report: where the metadata cannot tell (an unknown dataset, a manifest not written yet), 2 does."""
+    try:
+        return classes_without_data(data)[0]
+    except (ValueError, FileNotFoundError):
+        return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     if not path:
         raise ValueError("no checkpoint: give PATH or set model.init_from in the config")
     ckpt = read_checkpoint(path)  # a bad path fails before the model is built
-    mcfg = model_config(cfg, n_classes=N_CLASSES.get(cfg.data.dataset, 2), vocab_size=cfg.data.text.vocab_size)
+    mcfg = model_config(cfg, n_classes=head_classes(cfg.data), vocab_size=cfg.data.text.vocab_size)
     report = load_pretrained(build_model(mcfg), ckpt, video_init=cfg.model.init_video)
     console = Console()
     if not console.is_terminal:  # piped or captured: do not fold the long names into 80 columns

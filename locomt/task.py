@@ -36,6 +36,11 @@ from locomt.models import ModelConfig, build_model
 TASKS = ("multiclass", "multilabel")
 
 
+def monitor_metric(task: str) -> str:
+    """The validation metric that picks the best checkpoint (and that sweeps maximise)."""
+    return "val/acc" if task == "multiclass" else "val/mAP"
+
+
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite: the run stops (a sweep marks the trial failed)."""
 

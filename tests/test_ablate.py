@@ -10,18 +10,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from locomt.ablate import listing, main
+from locomt.ablate import main
+from locomt.ablation import listing
 from locomt.config import load_config, model_config, with_model
 from locomt.cost import analytic_cost, count_params
 from locomt.io import run_cli
-from locomt.train import config_key
+from locomt.runs import config_key
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "experiments" / "synthetic-medvidcl.yaml"
 PATTERNS = ["half", "2s+1va+1vt", "all-cross"]  # the second is half spelled out: trained once
 SEEDS = 2
 # train.py silences this Lightning warning at import; pytest resets warning filters for each test
-pytestmark = pytest.mark.filterwarnings("ignore:Experiment logs directory .* exists and is not empty")
+pytestmark = [pytest.mark.slow,  # every test here trains or runs the command
+              pytest.mark.filterwarnings("ignore:Experiment logs directory .* exists and is not empty")]
 
 
 @pytest.fixture(scope="module")
@@ -76,11 +78,12 @@ def check_summary(df, overrides, seeds):
         assert r.backbone == backbone
         per_seed = [run_metrics(overrides, backbone, pattern, s)[0] for s in range(seeds)]
         assert [m["seed"] for m in per_seed] == list(range(seeds))
-        for name, values in [("best_val_acc", [m["best_val_acc"] for m in per_seed])] + [
-                (k.replace("/", "_"), [m["test"][k] for m in per_seed]) for k in ("test/acc", "test/f1", "test/loss")]:
-            assert getattr(r, f"{name}_mean") == pytest.approx(np.mean(values), abs=1e-12), name
+        row = df.set_index("label").loc[r.label]
+        for name in ("val/acc", "test/acc", "test/f1", "test/loss"):
+            values = [m["metrics"][name] for m in per_seed]
+            assert row[f"{name}_mean"] == pytest.approx(np.mean(values), abs=1e-12), name
             std = np.std(values, ddof=1) if seeds > 1 else np.nan
-            assert getattr(r, f"{name}_std") == pytest.approx(std, abs=1e-12, nan_ok=True), name
+            assert row[f"{name}_std"] == pytest.approx(std, abs=1e-12, nan_ok=True), name
         mcfg = model_config(with_model(load_config(CONFIG, overrides), backbone, pattern), n_classes=3)
         assert r.gflops == pytest.approx(analytic_cost(mcfg).gflops, rel=1e-12)
         assert r.gmacs == pytest.approx(analytic_cost(mcfg).gmacs, rel=1e-12)
@@ -130,8 +133,8 @@ def test_one_seed_has_no_std_and_reuses_seed_zero(ablation, overrides, tmp_path)
     assert ablate(tmp_path / "one", overrides, "--patterns", "all-cross", "--seeds", "1") == 0
     row = read_csv(tmp_path / "one" / "ablation.csv").iloc[0]
     metrics, _ = run_metrics(overrides, "locomt", "all-cross", 0)
-    assert row.n_seeds == 1 and np.isnan(row.test_acc_std) and np.isnan(row.best_val_acc_std)
-    assert row.test_acc_mean == pytest.approx(metrics["test"]["test/acc"], abs=1e-12)
+    assert row.n_seeds == 1 and np.isnan(row["test/acc_std"]) and np.isnan(row["val/acc_std"])
+    assert row["test/acc_mean"] == pytest.approx(metrics["metrics"]["test/acc"], abs=1e-12)
 
 
 def test_csv_holds_finished_configurations_after_an_interrupt(ablation, overrides, tmp_path, monkeypatch):
@@ -173,7 +176,7 @@ def test_listing_matches_the_cost_model(overrides, tmp_path, capsys):
 
 
 def test_audioset_class_count_from_metadata(tmp_path):
-    from locomt.synth import AUDIOSET_CLASSES as SYNTH_CLASSES
+    from locomt.data.synthetic.rule import AUDIOSET_CLASSES as SYNTH_CLASSES
 
     synth = load_config(ROOT / "experiments" / "synthetic-audioset.yaml", [f"data.root={tmp_path}"])
     df, notes = listing(synth)  # not generated yet: the synthetic class table's size, not AudioSet's

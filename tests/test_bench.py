@@ -3,7 +3,8 @@
 import pandas as pd
 import pytest
 
-from locomt.bench import MODES, TORCH_LAYER, counted_flops, layer_case, main, model_case
+from locomt.bench import main
+from locomt.timing import MODES, TORCH_LAYER, counted_flops, layer_case, model_case
 from locomt.cost import analytic_cost, layer_cost
 from locomt.io import run_cli
 from locomt.models import list_backbones
@@ -19,6 +20,7 @@ def test_counted_forward_flops_match_the_cost_model(backbone):
     assert counted_flops(model_case(cfg, 2), "forward+backward") > 2 * 2 * analytic_cost(cfg).flops
 
 
+@pytest.mark.slow
 def test_cli_rows_and_ratios(tmp_path, capsys):
     out = tmp_path / "b.csv"
     assert main(["--preset", "audioset-tiny", "--batch", "2", "--repeats", "2", "--warmup", "0",

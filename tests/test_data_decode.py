@@ -10,20 +10,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from locomt.data.decode import (
-    AudioConfig,
-    VideoConfig,
-    WordTokenizer,
-    frame_indices,
-    get_video_reader,
-    is_silent,
-    log_mel,
-    read_audio,
-    read_log_mel,
-    read_video,
-)
+from locomt.config import AudioConfig, VideoConfig
+from locomt.data.audio import is_silent, log_mel, read_audio, read_log_mel
 from locomt.data.media import MediaError
-from locomt.synth import write_clip
+from locomt.data.synthetic.clips import write_clip
+from locomt.data.text import WordTokenizer
+from locomt.data.video import frame_indices, get_video_reader, read_video
 
 FPS, SR, T, H, W = 8, 16000, 16, 48, 64
 TONE = 660.0
@@ -119,7 +111,7 @@ def test_decord_width_bug_falls_back_to_pyav(tmp_path, side):
 
 
 def test_resize_and_crop_short_side():
-    from locomt.data.decode import resize_crop_normalize
+    from locomt.data.video import resize_crop_normalize
 
     frames = np.zeros((1, 40, 80, 3), np.uint8)
     frames[:, :, :20] = 255  # left quarter white: cut off by the centre crop

@@ -17,8 +17,8 @@ from locomt.config import ExperimentConfig, SpecAugmentConfig, load_config, mode
 from locomt.data.augment import spec_augment
 from locomt.data.audioset import read_audioset
 from locomt.data.datamodule import MultimodalDataModule, build_datamodule
-from locomt.data.decode import WordTokenizer
 from locomt.data.medvidcl import read_medvidcl
+from locomt.data.text import WordTokenizer
 from locomt.models import build_model
 
 REPO = Path(__file__).resolve().parents[1]

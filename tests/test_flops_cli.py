@@ -57,6 +57,7 @@ def test_bad_input_one_line_error(argv, needle, tmp_path, capsys):
     assert not csv.exists()
 
 
+@pytest.mark.slow
 def test_module_entry_point_exit_code():
     proc = subprocess.run([sys.executable, "-m", "locomt.flops", "--pattern", "13s"], capture_output=True, text=True)
     assert proc.returncode == 2

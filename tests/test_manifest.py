@@ -14,7 +14,8 @@ import torch
 from locomt.config import load_config
 from locomt.data.datamodule import build_datamodule
 from locomt.data.manifest import read_manifest
-from locomt.synth import SynthConfig, generate
+from locomt.data.synthetic.config import SynthConfig
+from locomt.data.synthetic.layout import generate
 
 HEADER_MC = "split,path,label,text\n"
 

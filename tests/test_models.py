@@ -21,6 +21,20 @@ def test_duplicate_registration_fails_loudly():
         register_backbone("joint")(type("Again", (Backbone,), {}))
 
 
+def test_backbones_declare_views_baseline_and_reference(modalities):
+    """What sweeps, ablations and cost tables ask the registry instead of comparing names."""
+    from locomt.models import BASELINES, reference_backbone, takes_pattern
+
+    assert [b for b in BACKBONES if takes_pattern(b)] == ["locomt"]
+    assert BASELINES == ("early", "joint", "late", "bottleneck") and reference_backbone() == "joint"
+    # a backbone without views reports no pattern, whatever the config's pattern field says
+    assert small_config(modalities, backbone="joint", pattern="all-cross").pattern_spec == ""
+    assert small_config(modalities, backbone="locomt", pattern="all-self").pattern_spec.endswith("s")
+    with pytest.raises(ValueError, match="'joint' is already the reference"):
+        register_backbone("joint2", reference=True)(type("Ref", (Backbone,), {}))
+    assert "joint2" not in list_backbones()
+
+
 def test_unknown_backbone_names_the_choices():
     with pytest.raises(ValueError, match="unknown backbone 'mbt'.*joint"):
         get_backbone("mbt")

@@ -14,15 +14,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import locomt.prepare as prep
-from locomt.config import ExperimentConfig, load_config
+import locomt.data.build as build
+from locomt.config import ExperimentConfig, VideoConfig, load_config
+from locomt.data.audio import log_mel, read_audio
 from locomt.data.audioset import read_audioset
-from locomt.config import VideoConfig
-from locomt.data.decode import WordTokenizer, log_mel, read_audio, read_video
+from locomt.data.cache import cache_for, cache_key
+from locomt.data.datasets import ensure_root, plan_dataset
 from locomt.data.media import MediaFiles
 from locomt.data.medvidcl import read_medvidcl
+from locomt.data.synthetic.clips import write_clip
+from locomt.data.synthetic.config import SynthConfig
+from locomt.data.synthetic.layout import generate
+from locomt.data.text import WordTokenizer
+from locomt.data.video import read_video
 from locomt.io import run_cli
-from locomt.synth import SynthConfig, generate, write_clip
+from locomt.prepare import main as prepare_main
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -60,7 +66,7 @@ def au_root(tmp_path_factory) -> Path:
 def ref(mv_root, tmp_path_factory):
     """A reference cache of the synthetic MedVidCL data, built in-process with one worker."""
     cfg = config("medvidcl", mv_root, tmp_path_factory.mktemp("ref_cache"))
-    result = prep.prepare(cfg.data, workers=1, progress=False, log=lambda s: None)
+    result = build.prepare(cfg.data, workers=1, progress=False, log=lambda s: None)
     return cfg, result
 
 
@@ -105,7 +111,7 @@ def test_cache_contents_match_metadata_and_decoder(ref, mv_root):
     # Row 0 of test is what the decoder gives for that clip.
     first = read_medvidcl(mv_root)["test"]["video_id"][0]
     clip = mv_root / "media" / f"{first}.mp4"
-    direct = prep.decode_media(MediaFiles(clip, clip), ("video", "audio"), cfg.data.video, cfg.data.audio, True)
+    direct = build.decode_media(MediaFiles(clip, clip), ("video", "audio"), cfg.data.video, cfg.data.audio, True)
     assert np.array_equal(np.load(path / "test" / "video.npy")[0], direct["video"])
     assert np.array_equal(np.load(path / "test" / "audio.npy")[0], direct["audio"])
     assert pd.read_csv(path / "report.csv").empty
@@ -118,9 +124,9 @@ def test_second_prepare_decodes_nothing(ref, monkeypatch):
     def no_decoding(*a, **k):
         raise AssertionError("decoded although the cache is complete")
 
-    monkeypatch.setattr(prep, "decode_media", no_decoding)
+    monkeypatch.setattr(build, "decode_media", no_decoding)
     lines: list[str] = []
-    again = prep.prepare(cfg.data, workers=1, progress=False, log=lines.append)
+    again = build.prepare(cfg.data, workers=1, progress=False, log=lines.append)
     assert again.reused and again.cache.path == result.cache.path and again.decoded == 0
     assert "nothing to do" in lines[0] and str(result.cache.path) in lines[0]
     assert snapshot(result.cache.path) == before
@@ -150,7 +156,7 @@ def test_every_preprocessing_parameter_is_in_the_key(ref, override):
     cfg, result = ref
     changed = load_config(None, ["data.dataset=medvidcl", f"data.root={cfg.data.root}",
                                  f"data.cache_dir={cfg.data.cache_dir}", *SMALL, override])
-    assert prep.cache_for(changed.data).path != result.cache.path
+    assert cache_for(changed.data).path != result.cache.path
 
 
 def test_key_covers_roots_metadata_and_audioset_split(ref, au_root, mv_root, tmp_path):
@@ -158,30 +164,30 @@ def test_key_covers_roots_metadata_and_audioset_split(ref, au_root, mv_root, tmp
     same = load_config(None, [f"data.root={cfg.data.root}", f"data.cache_dir={cfg.data.cache_dir}", *SMALL,
                               "data.batch_size=3", "data.num_workers=2", "data.synthetic={n: 7}", "seed=5",
                               "data.spec_augment={time_masks: 2, time_width: 8}", "data.test_clips=1"])
-    assert prep.cache_for(same.data).path == result.cache.path  # loader settings are not in the key
-    assert "test_clips" not in prep.cache_key(same.data)  # one test clip: the key caches had before
+    assert cache_for(same.data).path == result.cache.path  # loader settings are not in the key
+    assert "test_clips" not in cache_key(same.data)  # one test clip: the key caches had before
     copy = tmp_path / "copy"
     shutil.copytree(mv_root, copy)
-    moved = prep.cache_for(config("medvidcl", copy, Path(cfg.data.cache_dir)).data).path
+    moved = cache_for(config("medvidcl", copy, Path(cfg.data.cache_dir)).data).path
     assert moved != result.cache.path  # another root
     other_media = config("medvidcl", mv_root, Path(cfg.data.cache_dir), f"data.media_root={copy / 'media'}")
-    assert prep.cache_for(other_media.data).path != result.cache.path
+    assert cache_for(other_media.data).path != result.cache.path
     items = json.loads((copy / "train.json").read_text())
     (copy / "train.json").write_text(json.dumps(items[:-1]))
     edited = config("medvidcl", copy, Path(cfg.data.cache_dir))
-    assert prep.cache_for(edited.data).path != moved  # metadata content
+    assert cache_for(edited.data).path != moved  # metadata content
     base = config("audioset", au_root, tmp_path, "data.modalities=[video,audio]")
-    paths = {prep.cache_for(base.data).path}
+    paths = {cache_for(base.data).path}
     for o in ("data.val_fraction=0.3", "data.split_seed=1"):
-        paths.add(prep.cache_for(config("audioset", au_root, tmp_path, "data.modalities=[video,audio]", o).data).path)
+        paths.add(cache_for(config("audioset", au_root, tmp_path, "data.modalities=[video,audio]", o).data).path)
     assert len(paths) == 3
 
 
 def test_changed_parameter_builds_a_new_cache(ref, tmp_path):
     cfg, result = ref
     cache = tmp_path / "cache"
-    a = prep.prepare(config("medvidcl", cfg.data.root, cache).data, workers=1, progress=False, log=lambda s: None)
-    b = prep.prepare(config("medvidcl", cfg.data.root, cache, "data.video.size=16").data, workers=1, progress=False,
+    a = build.prepare(config("medvidcl", cfg.data.root, cache).data, workers=1, progress=False, log=lambda s: None)
+    b = build.prepare(config("medvidcl", cfg.data.root, cache, "data.video.size=16").data, workers=1, progress=False,
                      log=lambda s: None)
     assert a.cache.path != b.cache.path and not b.reused and b.decoded == 30
     assert sorted(p.name for p in cache.iterdir()) == sorted([a.cache.path.name, b.cache.path.name])
@@ -192,8 +198,8 @@ def test_changed_parameter_builds_a_new_cache(ref, tmp_path):
 def test_test_clips_decode_evenly_spaced_clips_of_the_test_split_only(ref, mv_root, tmp_path):
     cfg, result = ref
     multi = config("medvidcl", mv_root, tmp_path / "cache", "data.test_clips=3")
-    out = prep.prepare(multi.data, workers=1, progress=False, log=lambda s: None)
-    assert out.cache.path.name != result.cache.path.name and prep.cache_key(multi.data)["test_clips"] == 3
+    out = build.prepare(multi.data, workers=1, progress=False, log=lambda s: None)
+    assert out.cache.path.name != result.cache.path.name and cache_key(multi.data)["test_clips"] == 3
     assert out.cache.meta()["test_clips"] == 3
     one, many = arrays(result.cache.path), arrays(out.cache.path)
     for k in one:
@@ -223,13 +229,15 @@ def test_test_clips_decode_evenly_spaced_clips_of_the_test_split_only(ref, mv_ro
 
 KILLABLE = """
 import sys, time
-import locomt.prepare as prep
-real = prep.decode_media
+import locomt.data.build as build
+from locomt.io import run_cli
+from locomt.prepare import main
+real = build.decode_media
 def slow(*a, **k):
     time.sleep(0.25)
     return real(*a, **k)
-prep.decode_media = slow
-sys.exit(prep.run_cli(prep.main, sys.argv[1:]))
+build.decode_media = slow
+sys.exit(run_cli(main, sys.argv[1:]))
 """
 
 
@@ -255,10 +263,10 @@ def test_killed_prepare_resumes_without_redoing_items(ref, tmp_path, monkeypatch
     (items / "train" / ".0000020.npz.garbage.tmp").write_bytes(b"half an item")
 
     calls = []
-    real = prep.decode_media
-    monkeypatch.setattr(prep, "decode_media", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = build.decode_media
+    monkeypatch.setattr(build, "decode_media", lambda *a, **k: calls.append(1) or real(*a, **k))
     lines: list[str] = []
-    resumed = prep.prepare(load_config(yaml, SMALL).data, workers=1, progress=False, log=lines.append)
+    resumed = build.prepare(load_config(yaml, SMALL).data, workers=1, progress=False, log=lines.append)
     assert resumed.cache.path == cache / result.cache.path.name
     assert len(calls) == 30 - len(done)
     assert f"{len(done)} done by an earlier run" in lines[0]
@@ -306,7 +314,7 @@ def broken(mv_root, tmp_path):
 
 def test_bad_media_is_reported_and_skipped(broken, tmp_path):
     root, kinds = broken
-    result = prep.prepare(config("medvidcl", root, tmp_path / "c").data, workers=1, progress=False,
+    result = build.prepare(config("medvidcl", root, tmp_path / "c").data, workers=1, progress=False,
                           log=lambda s: None)
     report = pd.read_csv(result.cache.path / "report.csv", dtype=str, keep_default_na=False)
     assert sorted(report["id"]) == sorted(kinds)
@@ -348,7 +356,7 @@ def test_real_medvidcl_layout_goes_through_the_same_path(mv_root, ref, tmp_path)
     for k, vid in enumerate(v for s in ("train", "val", "test") for v in have[s]):
         sources[vid] = synth_test[k % len(synth_test)]
         shutil.copy(mv_root / "media" / f"{sources[vid]}.mp4", root / "clips" / f"{vid}.mp4")
-    out = prep.prepare(config("medvidcl", root, tmp_path / "c", f"data.media_root={root / 'clips'}").data,
+    out = build.prepare(config("medvidcl", root, tmp_path / "c", f"data.media_root={root / 'clips'}").data,
                        workers=1, progress=False, log=lambda s: None)
     assert out.counts == {"train": 2, "val": 2, "test": 2}
     report = pd.read_csv(out.cache.path / "report.csv", dtype=str, keep_default_na=False)
@@ -364,18 +372,18 @@ def test_real_medvidcl_layout_goes_through_the_same_path(mv_root, ref, tmp_path)
 
 def test_audioset_splits_and_multilabel(au_root, tmp_path):
     cfg = config("audioset", au_root, tmp_path / "c", "data.modalities=[video,audio]", "data.val_fraction=0.25")
-    plan = prep.plan_dataset(cfg.data)
+    plan = plan_dataset(cfg.data)
     splits, classes = read_audioset(au_root)
     train_ids = splits["balanced_train"]["ytid"].tolist()
     by_split = {s: [it.item_id for it in plan.items if it.split == s] for s in ("train", "val", "test")}
     assert len(by_split["val"]) == 4 and sorted(by_split["train"] + by_split["val"]) == sorted(train_ids)
     assert by_split["test"] == splits["eval"]["ytid"].tolist()
-    again = prep.plan_dataset(cfg.data)
+    again = plan_dataset(cfg.data)
     assert [it.item_id for it in again.items if it.split == "val"] == by_split["val"]  # seeded
-    other = prep.plan_dataset(config("audioset", au_root, tmp_path, "data.modalities=[video,audio]",
+    other = plan_dataset(config("audioset", au_root, tmp_path, "data.modalities=[video,audio]",
                                      "data.val_fraction=0.25", "data.split_seed=7").data)
     assert [it.item_id for it in other.items if it.split == "val"] != by_split["val"]
-    result = prep.prepare(cfg.data, workers=1, progress=False, log=lambda s: None)
+    result = build.prepare(cfg.data, workers=1, progress=False, log=lambda s: None)
     assert result.counts == {"train": 12, "val": 4, "test": 4}
     labels = np.load(result.cache.path / "val" / "labels.npy")
     assert labels.dtype == np.uint8 and labels.shape == (4, len(classes))
@@ -387,7 +395,7 @@ def test_audioset_splits_and_multilabel(au_root, tmp_path):
 
 def test_audioset_with_text_is_an_error(au_root, tmp_path):
     with pytest.raises(ValueError, match="AudioSet has no text"):
-        prep.prepare(config("audioset", au_root, tmp_path).data, workers=1, progress=False)
+        build.prepare(config("audioset", au_root, tmp_path).data, workers=1, progress=False)
 
 
 # --------------------------------------------------------------------------------------- errors
@@ -401,7 +409,7 @@ def test_missing_root_names_the_path_and_how_to_get_data(tmp_path, capsys, datas
     yaml = tmp_path / "exp.yaml"
     mods = "[video, audio]" if dataset == "audioset" else "[video, audio, text]"
     yaml.write_text(f"data: {{dataset: {dataset}, root: '{root}', cache_dir: '{tmp_path}/c', modalities: {mods}}}\n")
-    assert run_cli(prep.main, ["--config", str(yaml)]) == 2
+    assert run_cli(prepare_main, ["--config", str(yaml)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(root) in err[0] and hint in err[0]
 
@@ -409,7 +417,7 @@ def test_missing_root_names_the_path_and_how_to_get_data(tmp_path, capsys, datas
 def test_unknown_dataset(tmp_path, capsys):
     yaml = tmp_path / "exp.yaml"
     yaml.write_text("data: {dataset: kinetics}\n")
-    assert run_cli(prep.main, ["--config", str(yaml)]) == 2
+    assert run_cli(prepare_main, ["--config", str(yaml)]) == 2
     err = capsys.readouterr().err.strip()
     assert "'kinetics'" in err and "audioset, medvidcl, manifest" in err and len(err.splitlines()) == 1
 
@@ -417,14 +425,14 @@ def test_unknown_dataset(tmp_path, capsys):
 def test_synthetic_root_is_generated_on_first_use(tmp_path):
     root = tmp_path / "gen"
     cfg = config("medvidcl", root, tmp_path / "c", "data.synthetic={n: 6, seed: 2, size: 32}")
-    prep.ensure_root(cfg.data, progress=False)
+    ensure_root(cfg.data, progress=False)
     assert len(read_medvidcl(root)["train"]) == 4 and len(list((root / "media").glob("*.mp4"))) == 6
-    prep.ensure_root(cfg.data, progress=False)  # the same parameters: nothing to do
+    ensure_root(cfg.data, progress=False)  # the same parameters: nothing to do
     other = config("medvidcl", root, tmp_path / "c", "data.synthetic={n: 9, seed: 2, size: 32}")
     with pytest.raises(ValueError, match=r"made with n=6, but data.synthetic asks for n=9; delete"):
-        prep.ensure_root(other.data, progress=False)
+        ensure_root(other.data, progress=False)
     bad = config("medvidcl", tmp_path / "x", tmp_path / "c", "data.synthetic={layout: audioset}")
     with pytest.raises(ValueError, match="does not match data.dataset 'medvidcl'"):
-        prep.ensure_root(bad.data, progress=False)
+        ensure_root(bad.data, progress=False)
     with pytest.raises(ValueError, match="unknown key 'colours'"):
-        prep.ensure_root(config("medvidcl", tmp_path / "y", tmp_path, "data.synthetic={colours: 3}").data)
+        ensure_root(config("medvidcl", tmp_path / "y", tmp_path, "data.synthetic={colours: 3}").data)

@@ -299,7 +299,7 @@ def test_unreadable_checkpoints_name_the_path(tmp_path):
 
 CLI_SET = ["--set", "model.d_model=32", "--set", "model.n_heads=4", "--set", "model.n_layers=2",
            "--set", "model.fusion_layer=1", "--set", "data.video.size=32", "--set", "model.video_patch=8",
-           "--set", "model.audio_patch=8", "--set", "data.text.vocab_size=50"]
+           "--set", "model.audio_patch=8", "--set", "model.video_tubelet=2", "--set", "data.text.vocab_size=50"]
 
 
 def test_cli_prints_the_report(hf, capsys, timm_file):
@@ -339,7 +339,7 @@ def test_config_fields_and_train_reads_the_checkpoint_first(tmp_path):
     assert cfg.model.init_from == "checkpoints/x.safetensors" and cfg.model.init_video == "average"
     with pytest.raises(ConfigError, match="init_video='middle'"):
         load_config(None, ["model.init_video=middle"])
-    from locomt.train import train
+    from locomt.runs import train
 
     cfg = load_config(None, [f"model.init_from={tmp_path / 'none.safetensors'}",
                              f"data.root={tmp_path / 'no-data'}"])

@@ -22,8 +22,11 @@ from locomt.cost import analytic_cost
 from locomt.io import run_cli
 from locomt.pattern import PRESETS, canonical, layer_specs, resolve_pattern
 from locomt.report import main as report_main
-from locomt.sweep import SweepSpace, main, pattern_params, suggest_pattern, trial_config
-from locomt.train import config_key
+from locomt.search.space import SweepSpace, pattern_params, suggest_pattern, trial_config
+from locomt.sweep import main
+from locomt.runs import config_key
+
+pytestmark = pytest.mark.slow  # every test here trains or runs the command
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "experiments" / "synthetic-medvidcl.yaml"
@@ -165,8 +168,8 @@ def test_study_matches_the_runs_and_the_cost_model(swept):
         from locomt.config import model_config
 
         assert row["gflops"] == pytest.approx(analytic_cost(model_config(cfg, n_classes=3)).gflops, rel=1e-12)
-        assert row["val/acc"] == pytest.approx(saved["best_val_acc"])
-        assert row["test/acc"] == pytest.approx(saved["test"]["test/acc"])
+        assert row["val/acc"] == pytest.approx(saved["metrics"]["val/acc"])
+        assert row["test/acc"] == pytest.approx(saved["metrics"]["test/acc"])
         assert row["params"] == saved["params"] and row["latency_ms"] > 0
         assert (row["pattern"] if isinstance(row["pattern"], str) else "") == saved["pattern"]
     # the front: brute force over distinct configurations, and pareto.csv is it sorted by GFLOPs

@@ -16,25 +16,26 @@ import pandas as pd
 import pytest
 import torch
 
-from locomt.data.audioset import read_audioset, read_class_labels
 from locomt.config import AudioConfig, VideoConfig
-from locomt.data.decode import WordTokenizer, read_audio, read_log_mel, read_video
+from locomt.data.audio import read_audio, read_log_mel
+from locomt.data.audioset import read_audioset, read_class_labels
 from locomt.data.media import MediaIndex, find_media, missing_media
 from locomt.data.medvidcl import CLASSES, read_medvidcl
-from locomt.synth import (
+from locomt.data.synthetic.clips import render_video, write_clip
+from locomt.data.synthetic.config import SynthConfig
+from locomt.data.synthetic.layout import generate
+from locomt.data.synthetic.rule import (
     AUDIOSET_CLASSES,
     COLOURS,
     MEDICAL_WORDS,
     NONMEDICAL_WORDS,
     TONES_HZ,
-    SynthConfig,
     audioset_labels,
-    generate,
-    main,
     plan,
-    render_video,
-    write_clip,
 )
+from locomt.data.text import WordTokenizer
+from locomt.data.video import read_video
+from locomt.synth import main
 
 SHARED_AUDIOSET = Path(__file__).resolve().parents[2] / "shared" / "data" / "audioset"
 RAW = VideoConfig(num_frames=4, size=32, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))

@@ -37,6 +37,7 @@ def _trainer(tmp_path, **kw):
                      enable_model_summary=False, logger=L.pytorch.loggers.CSVLogger(tmp_path), **kw)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["multiclass", "multilabel"])
 def test_fit_learns_and_logs(task, tmp_path):
     torch.manual_seed(0)

@@ -13,7 +13,8 @@ import pytest
 
 from locomt.config import load_config
 from locomt.io import run_cli
-from locomt.train import main, train
+from locomt.runs import RunRecord, train
+from locomt.train import main
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "experiments" / "synthetic-medvidcl.yaml"
@@ -30,19 +31,22 @@ def _run(tmp_path, overrides, name="run"):
     return train(cfg, run_dir, progress=False), run_dir
 
 
+@pytest.mark.slow
 def test_run_directory_and_determinism(tmp_path, data_overrides):
     result, run_dir = _run(tmp_path, data_overrides + ["model.backbone=locomt", "model.pattern=half"])
     for name in ("metrics.csv", "metrics.json", "checkpoints/best.ckpt", "checkpoints/last.ckpt"):
         assert (run_dir / name).is_file(), name
     saved = json.loads((run_dir / "metrics.json").read_text())
-    assert saved == json.loads(json.dumps(result))
-    assert {"test/acc", "test/f1", "test/loss"} <= set(saved["test"])
+    assert RunRecord.from_json((run_dir / "metrics.json").read_text()) == result
+    assert {"val/acc", "test/acc", "test/f1", "test/loss"} <= set(saved["metrics"])
+    assert saved["monitor"] == "val/acc"
     assert saved["pattern"] == "2s+1va+1vt" and saved["gflops"] > 0 and saved["params"] > 0
     assert saved["epochs"] == 2
     again, _ = _run(tmp_path, data_overrides + ["model.backbone=locomt", "model.pattern=half"], name="again")
-    assert again["test"] == result["test"]
+    assert again.metrics == result.metrics
 
 
+@pytest.mark.slow
 def test_cli_writes_config_and_rejects_bad_input(tmp_path, data_overrides, capsys):
     run_dir = tmp_path / "cli"
     assert run_cli(main, ["--config", str(CONFIG), "--run-dir", str(run_dir), *data_overrides,
@@ -61,6 +65,7 @@ def test_cli_writes_config_and_rejects_bad_input(tmp_path, data_overrides, capsy
     assert "already holds a run; use --resume" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_interrupt_then_resume(tmp_path, data_overrides):
     run_dir = tmp_path / "interrupted"
     cmd = [sys.executable, "-m", "locomt.train", "--config", str(CONFIG), "--run-dir", str(run_dir),
@@ -85,6 +90,7 @@ def test_interrupt_then_resume(tmp_path, data_overrides):
     assert metrics["epochs"] == 8
 
 
+@pytest.mark.slow
 def test_ddp_on_two_cpu_processes(tmp_path, data_overrides):
     run_dir = tmp_path / "ddp"
     env = {k: v for k, v in os.environ.items() if k != "LOCOMT_RUN_DIR"}
@@ -93,12 +99,12 @@ def test_ddp_on_two_cpu_processes(tmp_path, data_overrides):
                           cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert "test/acc" in metrics["test"]
+    assert "test/acc" in metrics["metrics"]
     assert not list(tmp_path.glob("*-20*")), "a worker process made a second run directory"
 
 
 def test_precision_auto_follows_the_device(monkeypatch):
-    from locomt.train import resolve_precision
+    from locomt.runs import resolve_precision
 
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     assert resolve_precision("auto", "auto") == "32-true"

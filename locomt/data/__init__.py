@@ -1,4 +1,7 @@
-"""Dataset I/O: AudioSet and MedVidCL metadata readers, media lookup and decoding (video, audio, text)."""
+"""Data: the dataset registry (``datasets``), metadata readers (``audioset``, ``medvidcl``, ``manifest``),
+media lookup (``media``), decoding by modality (``video``, ``audio``, ``text``), the decoded-item cache
+(``cache``) and how it is built (``build``, ``consolidate``), synthetic datasets (``synthetic``) and the
+Lightning data module (``datamodule``)."""
 
 from __future__ import annotations
 

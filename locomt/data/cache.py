@@ -1,9 +1,9 @@
 """The decoded-item cache: a key over every preprocessing parameter, atomic per-item files, memory-mapped arrays.
 
-Layout of one cache (``DATA.cache_dir/<dataset>-<digest>/``, the digest being the first 16 hex
-digits of the SHA-256 of ``key.json``)::
+Layout of one cache (``DATA.cache_dir/<dataset>-<digest>/``, :func:`cache_for`; the digest being
+the first 16 hex digits of the SHA-256 of ``key.json``)::
 
-    key.json                      everything that decides the decoded items (see cache_key)
+    key.json                      everything that decides the decoded items (:func:`cache_key`)
     items/<split>/<row>.npz       one decoded item (float16 video/audio), renamed into place when whole
     items/<split>/<row>.err.json  one item that could not be used: {"path", "kind", "reason"}
     <split>/video.npy             float16 (N, 3, T, S, S)        } written by consolidate(),
@@ -23,18 +23,23 @@ leaves only whole items, and the next run decodes just the rest.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from locomt.data.datasets import check_data
 from locomt.io import atomic_path, atomic_write_bytes, atomic_write_csv, atomic_write_text
+
+if TYPE_CHECKING:
+    from locomt.config import DataConfig
 
 FORMAT_VERSION = 1
 COMPLETE = "COMPLETE"
@@ -161,3 +166,37 @@ class Cache:
         """Write meta.json, then the COMPLETE marker (last, so a reader never sees a partial cache)."""
         atomic_write_text(self.path / "meta.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
         atomic_write_text(self.path / COMPLETE, json.dumps(meta.get("counts", {})) + "\n")
+
+
+def cache_key(data: DataConfig) -> dict[str, Any]:
+    """Everything that decides the cached items: format version, dataset, resolved roots, a hash of
+    the metadata files, the modalities and the settings of each (video, audio with skip_silent,
+    text), the dataset's split settings (:meth:`~locomt.data.datasets.Dataset.key_settings`: for
+    AudioSet the validation slice, val_fraction and split_seed), and ``test_clips`` when it is more
+    than 1 (so caches made before multi-clip evaluation keep their keys)."""
+    ds = check_data(data)
+    mods = set(data.modalities)
+    key: dict[str, Any] = {
+        "format": FORMAT_VERSION,
+        "dataset": data.dataset,
+        "root": str(Path(data.root).resolve()),
+        "media_root": str(ds.media_root(data).resolve()),
+        "metadata_sha256": file_digest(ds.metadata_files(data)),
+        "modalities": sorted(mods),
+    }
+    if "video" in mods:
+        key["video"] = data.video.to_dict()
+    if "audio" in mods:
+        key["audio"] = data.audio.to_dict()
+        key["skip_silent"] = data.skip_silent
+    if "text" in mods:
+        key["text"] = dataclasses.asdict(data.text)
+    key.update(ds.key_settings(data))
+    if data.test_clips > 1:
+        key["test_clips"] = data.test_clips
+    return json.loads(json.dumps(key))  # tuples as lists, as key.json reads back
+
+
+def cache_for(data: DataConfig) -> Cache:
+    """The cache directory of ``data`` (``cache_dir/<dataset>-<digest of the key>``); needs the metadata."""
+    return Cache(Path(data.cache_dir) / f"{data.dataset}-{key_digest(cache_key(data))}")

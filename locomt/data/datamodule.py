@@ -1,7 +1,7 @@
 """LightningDataModules over the decoded-item cache (AudioSet, MedVidCL, CSV manifest): memory-mapped, batched reads.
 
 ``build_datamodule(cfg)`` returns a :class:`MultimodalDataModule`. ``prepare_data()`` builds the
-cache with :func:`locomt.prepare.prepare` when it is not complete (generating synthetic data first
+cache with :func:`locomt.data.build.prepare` when it is not complete (generating synthetic data first
 when ``data.synthetic`` asks for it); ``setup()`` opens the cache's arrays with
 ``np.load(..., mmap_mode="r")``. Training never touches the media files.
 
@@ -30,8 +30,9 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sequential
 
 from locomt.config import ExperimentConfig
 from locomt.data.augment import spec_augment
-from locomt.data.cache import Cache
-from locomt.prepare import DATASETS, cache_for, check_dataset, ensure_root, prepare
+from locomt.data.build import prepare
+from locomt.data.cache import Cache, cache_for
+from locomt.data.datasets import check_data, ensure_root
 
 
 class CachedSplit(torch.utils.data.Dataset):
@@ -91,7 +92,7 @@ class MultimodalDataModule(L.LightningDataModule):
 
     def __init__(self, cfg: ExperimentConfig, prepare_workers: int | None = None, progress: bool = True) -> None:
         super().__init__()
-        check_dataset(cfg.data)
+        check_data(cfg.data)
         self.cfg = cfg
         self.prepare_workers = prepare_workers
         self.progress = progress
@@ -196,7 +197,5 @@ class MultimodalDataModule(L.LightningDataModule):
 
 def build_datamodule(cfg: ExperimentConfig, prepare_workers: int | None = None,
                      progress: bool = True) -> MultimodalDataModule:
-    """The data module of ``cfg.data.dataset`` (one of audioset, medvidcl, manifest)."""
-    if cfg.data.dataset not in DATASETS:
-        raise ValueError(f"data.dataset {cfg.data.dataset!r} is unknown; expected one of {', '.join(DATASETS)}")
+    """The data module of ``cfg.data.dataset`` (one of :func:`locomt.data.datasets.list_datasets`)."""
     return MultimodalDataModule(cfg, prepare_workers=prepare_workers, progress=progress)

@@ -1,4 +1,4 @@
-"""Media lookup: which file under a media root holds a metadata row's video and audio.
+"""Media files: which file under a media root holds a metadata row's video and audio, and how a bad one fails.
 
 Expected layout
 ---------------
@@ -23,6 +23,7 @@ order ``.mp4``, ``.mkv``, ``.webm`` (``.wav``, ``.flac`` for audio).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ import pandas as pd
 VIDEO_EXTS = (".mp4", ".mkv", ".webm")
 AUDIO_EXTS = (".wav", ".flac")
 MODALITIES = ("video", "audio")
+PathLike = str | os.PathLike
 
 
 class MediaError(Exception):
@@ -41,6 +43,27 @@ class MediaError(Exception):
         self.path = Path(path)
         self.reason = " ".join(str(reason).split())  # one line
         super().__init__(f"{self.path}: {self.reason}")
+
+
+def check_file(path: str | os.PathLike) -> Path:
+    """``path`` as a Path when it is a non-empty regular file; MediaError (missing, not a regular
+    file, zero-length) otherwise. Every decoder checks its input with this first."""
+    p = Path(path)
+    if not p.exists():
+        raise MediaError(p, "missing file")
+    if not p.is_file():
+        raise MediaError(p, "not a regular file")
+    if p.stat().st_size == 0:
+        raise MediaError(p, "zero-length file")
+    return p
+
+
+def error_reason(e: BaseException) -> str:
+    """A one-line description of a decoder exception (for a MediaError reason)."""
+    text = " ".join(str(e).split())
+    # decord prefixes its messages with "[hh:mm:ss] /github/workspace/src/...cc:NN: ".
+    text = re.sub(r"\[\d\d:\d\d:\d\d\] \S+\.cc:\d+: ", "", text)
+    return f"{type(e).__name__}: {text[:300]}" if text else type(e).__name__
 
 
 @dataclass(frozen=True)

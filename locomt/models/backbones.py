@@ -164,6 +164,7 @@ class Backbone(nn.Module):
     name: ClassVar[str] = ""
     takes_pattern: ClassVar[bool] = False  # set by @register_backbone
     baseline: ClassVar[bool] = False
+    reference: ClassVar[bool] = False
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -197,7 +198,7 @@ class Early(Backbone):
         return [LayerPlan("joint")] * cfg.n_layers
 
 
-@register_backbone("joint", baseline=True)
+@register_backbone("joint", baseline=True, reference=True)
 class Joint(Backbone):
     """Unimodal layers below ``fusion_layer``, then joint attention over the concatenation."""
 

@@ -29,10 +29,7 @@ loaded, adapted (and how), missing and unexpected.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -40,263 +37,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from locomt.models.backbones import Block
+from locomt.models.checkpoints import BLOCK_PARTS, Checkpoint, Source, canonical_tensors, compact_names, read_checkpoint
+from locomt.models.load_report import Entry, LoadReport
 from locomt.models.model import MultimodalClassifier
 
 VIDEO_INITS = ("central", "average")
-SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
-FOLDER_FILES = ("model.safetensors", "pytorch_model.bin")
-
-# canonical (timm-like) names: cls_token, pos_embed, patch_embed.{weight,bias}, norm.*, blocks.N.<part>.*
-_BLOCK_PARTS = ("norm1", "qkv", "proj", "norm2", "fc1", "fc2")
-_TIMM_GLOBAL = {"cls_token": "cls_token", "pos_embed": "pos_embed", "patch_embed.proj.weight": "patch_embed.weight",
-                "patch_embed.proj.bias": "patch_embed.bias", "norm.weight": "norm.weight", "norm.bias": "norm.bias"}
-_TIMM_BLOCK = {"norm1": "norm1", "attn.qkv": "qkv", "attn.proj": "proj", "norm2": "norm2", "mlp.fc1": "fc1",
-               "mlp.fc2": "fc2"}
-_HF_GLOBAL = {"embeddings.cls_token": "cls_token", "embeddings.position_embeddings": "pos_embed",
-              "embeddings.patch_embeddings.projection.weight": "patch_embed.weight",
-              "embeddings.patch_embeddings.projection.bias": "patch_embed.bias",
-              "layernorm.weight": "norm.weight", "layernorm.bias": "norm.bias"}
-# on-disk names (encoder.layer.N.*) and transformers 5's in-memory names (layers.N.*)
-_HF_BLOCK = {"attention.attention.query": "q", "attention.attention.key": "k", "attention.attention.value": "v",
-             "attention.q_proj": "q", "attention.k_proj": "k", "attention.v_proj": "v",
-             "attention.output.dense": "proj", "attention.o_proj": "proj", "layernorm_before": "norm1",
-             "layernorm_after": "norm2", "intermediate.dense": "fc1", "output.dense": "fc2", "mlp.fc1": "fc1",
-             "mlp.fc2": "fc2"}
-_NAMINGS = {"timm": ("patch_embed.proj.weight", r"blocks\.(\d+)\.(.+)\.(weight|bias)$", _TIMM_GLOBAL, _TIMM_BLOCK),
-            "huggingface": ("embeddings.patch_embeddings.projection.weight",
-                            r"(?:encoder\.layer|layers)\.(\d+)\.(.+)\.(weight|bias)$", _HF_GLOBAL, _HF_BLOCK)}
-
-
-@dataclass
-class Checkpoint:
-    """A checkpoint's tensors by their own key names, and the ``config.json`` beside it (if any)."""
-
-    path: str
-    tensors: dict[str, Tensor]
-    config: dict | None = None
-
-
-def read_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a local checkpoint file (or a folder holding ``model.safetensors``/``pytorch_model.bin``).
-    Weights wrapped under ``model`` or ``state_dict`` are unwrapped. Errors name the path."""
-    p = Path(path)
-    if p.is_dir():
-        found = [p / f for f in FOLDER_FILES if (p / f).is_file()]
-        if not found:
-            raise FileNotFoundError(f"checkpoint folder {str(p)!r} holds none of {', '.join(FOLDER_FILES)}")
-        p = found[0]
-    if not p.is_file():
-        raise FileNotFoundError(f"checkpoint {str(p)!r} does not exist")
-    if p.suffix not in SUFFIXES:
-        raise ValueError(f"checkpoint {str(p)!r}: unknown file type {p.suffix!r}; expected one of {', '.join(SUFFIXES)}")
-    try:
-        if p.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            data = load_file(str(p), device="cpu")
-        else:
-            data = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as err:  # safetensors' SafetensorError, pickle errors, truncated zip files, ...
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        raise ValueError(f"cannot read checkpoint {str(p)!r}: {type(err).__name__}: {first}") from None
-    while isinstance(data, Mapping):
-        inner = [k for k in ("model", "state_dict") if isinstance(data.get(k), Mapping)]
-        if not inner:
-            break
-        data = data[inner[0]]
-    if not isinstance(data, Mapping) or not data or not all(isinstance(v, Tensor) for v in data.values()):
-        raise ValueError(f"checkpoint {str(p)!r} is not a mapping of names to tensors "
-                         "(nor one wrapped under 'model' or 'state_dict')")
-    config = None
-    cfg_path = p.parent / "config.json"
-    if cfg_path.is_file():
-        try:
-            config = json.loads(cfg_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            config = None
-    return Checkpoint(str(p), dict(data), config if isinstance(config, dict) else None)
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One report row: the model parameters concerned, the checkpoint key(s), and how or why."""
-
-    model: tuple[str, ...]
-    checkpoint: str
-    how: str = ""
-
-
-@dataclass
-class LoadReport:
-    """What ``load_pretrained`` did. Counts are parameter tensors of the model (loaded, adapted,
-    missing) and keys of the checkpoint (unexpected)."""
-
-    path: str
-    naming: str
-    checkpoint_layers: int
-    model_layers: int
-    loaded: list[Entry] = field(default_factory=list)
-    adapted: list[Entry] = field(default_factory=list)
-    missing: list[Entry] = field(default_factory=list)
-    unexpected: list[Entry] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    CATEGORIES = ("loaded", "adapted", "missing", "unexpected")
-
-    def counts(self) -> dict[str, int]:
-        out = {c: sum(len(e.model) for e in getattr(self, c)) for c in ("loaded", "adapted", "missing")}
-        out["unexpected"] = len(self.unexpected)
-        return out
-
-    def header(self) -> str:
-        return (f"init_from {self.path} ({self.naming} naming, {self.checkpoint_layers} layers "
-                f"into {self.model_layers})")
-
-    def summary(self) -> str:
-        """A few lines: the source and one line per category (counts and the first names)."""
-        c = self.counts()
-        lines = [self.header()]
-        lines.append(f"  loaded      {c['loaded']:4d} tensors copied")
-        hows = sorted({e.how for e in self.adapted})
-        lines.append(f"  adapted     {c['adapted']:4d} ({'; '.join(hows)})" if hows else "  adapted        0")
-        for cat in ("missing", "unexpected"):
-            names = [_compact(e.model) if cat == "missing" else e.checkpoint for e in getattr(self, cat)]
-            shown = ", ".join(names[:4]) + (f", ... (+{len(names) - 4})" if len(names) > 4 else "")
-            lines.append(f"  {cat:<11} {c[cat]:4d}" + (f" ({shown})" if names else ""))
-        lines += [f"  note: {n}" for n in self.notes]
-        lines.append("  (full report: python -m locomt.inspect_checkpoint)")
-        return "\n".join(lines)
-
-    def rows(self) -> list[tuple[str, str, str, str]]:
-        """(category, model parameters, checkpoint key, how/why): one row per entry, except that the
-        tensors of one transformer layer (same blocks, same checkpoint layer, same reason) share a row."""
-        out: list[tuple[str, str, str, str]] = []
-        for cat in self.CATEGORIES:
-            groups: list[tuple[tuple[str, str, str], list[Entry]]] = []
-            for e in getattr(self, cat):
-                key = (_layer_prefix(_compact(e.model), _MODEL_LAYER), _layer_prefix(e.checkpoint, _CKPT_LAYER), e.how)
-                if key[0] or key[1]:
-                    if groups and groups[-1][0] == key:
-                        groups[-1][1].append(e)
-                        continue
-                groups.append((key, [e]))
-            for (model, ckpt, how), entries in groups:
-                if len(entries) == 1:
-                    e = entries[0]
-                    out.append((cat, _compact(e.model), e.checkpoint, e.how))
-                else:
-                    copies = len(entries[0].model)
-                    what = f"{len(entries)} tensors" + (f", each into {copies} blocks" if copies > 1 else "")
-                    out.append((cat, model + ".*" if model else "", ckpt + ".*" if ckpt else "",
-                                f"{how} ({what})" if how else what))
-        return out
-
-    def table(self):
-        """The full report as a rich Table."""
-        from rich import box
-        from rich.table import Table
-
-        c = self.counts()
-        table = Table(title=self.header(), title_justify="left", box=box.SIMPLE_HEAD,
-                      caption=" · ".join(f"{k} {v}" for k, v in c.items())
-                      + "".join(f"\nnote: {n}" for n in self.notes), caption_justify="left")
-        table.add_column("", no_wrap=True)
-        for col in ("model parameter", "checkpoint key", "how / why"):
-            table.add_column(col, overflow="fold", ratio=1)
-        for row in self.rows():
-            table.add_row(*row)
-        return table
-
-    def __str__(self) -> str:
-        lines = [self.header()]
-        for cat in self.CATEGORIES:
-            lines.append(f"{cat} ({self.counts()[cat]}):")
-            for e in getattr(self, cat):
-                model = _compact(e.model)
-                arrow = f"{model} <- {e.checkpoint}" if model and e.checkpoint else model or e.checkpoint
-                lines.append(f"  {arrow}" + (f"  [{e.how}]" if e.how else ""))
-        lines += [f"note: {n}" for n in self.notes]
-        return "\n".join(lines)
-
-
-_MODEL_LAYER = re.compile(r"^backbone\.layers\.\d+(?=\.)")
-_CKPT_LAYER = re.compile(r"^(?:.*\.)?(?:blocks|encoder\.layer|layers)\.\d+(?=\.)")
-
-
-def _layer_prefix(name: str, pattern: re.Pattern) -> str:
-    m = pattern.match(name)
-    return m.group(0) if m else ""
-
-
-def _compact(names: tuple[str, ...] | list[str]) -> str:
-    """``a.0.b``, ``a.1.b`` -> ``a.{0,1}.b`` when the names differ in one dotted part only."""
-    names = list(names)
-    if len(names) <= 1:
-        return names[0] if names else ""
-    parts = [n.split(".") for n in names]
-    if len({len(p) for p in parts}) == 1:
-        diff = [i for i in range(len(parts[0])) if len({p[i] for p in parts}) > 1]
-        if len(diff) == 1:
-            i = diff[0]
-            return ".".join(parts[0][:i] + ["{" + ",".join(p[i] for p in parts) + "}"] + parts[0][i + 1:])
-    return ", ".join(names)
-
-
-@dataclass
-class _Source:
-    value: Tensor
-    keys: tuple[str, ...]
-
-    @property
-    def label(self) -> str:
-        return _compact(self.keys)
-
-
-def _detect(keys: list[str]) -> tuple[str, str]:
-    """(naming, prefix) of a checkpoint, from the key of its patch embedding."""
-    for naming, (marker, *_rest) in _NAMINGS.items():
-        hits = sorted((k for k in keys if k == marker or k.endswith("." + marker)), key=len)
-        if hits:
-            return naming, hits[0][: len(hits[0]) - len(marker)]
-    raise ValueError("checkpoint has neither timm ViT keys (patch_embed.proj.weight, blocks.N.attn.qkv...) nor "
-                     "Hugging Face ViTModel keys (embeddings.patch_embeddings.projection.weight, encoder.layer.N...); "
-                     f"its first keys: {', '.join(keys[:5])}")
-
-
-def canonical_tensors(tensors: Mapping[str, Tensor]) -> tuple[str, dict[str, _Source], list[str]]:
-    """Checkpoint tensors -> (naming, canonical name -> source, unused keys). Hugging Face's
-    query/key/value are concatenated into ``blocks.N.qkv`` (rows q, k, v)."""
-    keys = list(tensors)
-    naming, prefix = _detect(keys)
-    _, block_re, global_map, block_map = _NAMINGS[naming]
-    block_pattern = re.compile(block_re)
-    out: dict[str, _Source] = {}
-    qkv_parts: dict[tuple[int, str], dict[str, str]] = {}
-    unused = []
-    for key in keys:
-        name = key[len(prefix):] if key.startswith(prefix) else None
-        m = block_pattern.fullmatch(name) if name is not None else None
-        if name is not None and name in global_map:
-            out[global_map[name]] = _Source(tensors[key], (key,))
-        elif m and m.group(2) in block_map:
-            n, part, kind = int(m.group(1)), block_map[m.group(2)], m.group(3)
-            if part in ("q", "k", "v"):
-                qkv_parts.setdefault((n, kind), {})[part] = key
-            else:
-                out[f"blocks.{n}.{part}.{kind}"] = _Source(tensors[key], (key,))
-        else:
-            unused.append(key)
-    for (n, kind), parts in sorted(qkv_parts.items()):
-        if set(parts) == {"q", "k", "v"}:
-            ks = tuple(parts[p] for p in ("q", "k", "v"))
-            shapes = {tuple(tensors[k].shape) for k in ks}
-            if len(shapes) > 1:
-                raise ValueError(f"checkpoint keys {_compact(ks)} have different shapes "
-                                 f"{[tuple(tensors[k].shape) for k in ks]}; expected three equal ones")
-            out[f"blocks.{n}.qkv.{kind}"] = _Source(torch.cat([tensors[k] for k in ks]), ks)
-        else:
-            unused += list(parts.values())
-    return naming, out, unused
 
 
 def resample_grid(grid: Tensor, size: tuple[int, int]) -> Tensor:
@@ -322,12 +67,12 @@ def inflate_patch_embed(weight: Tensor, frames: int, mode: str = "central") -> T
     return out
 
 
-def _shape_error(source: _Source, target: str, expected: str, why: str = "") -> ValueError:
+def _shape_error(source: Source, target: str, expected: str, why: str = "") -> ValueError:
     return ValueError(f"checkpoint key {source.label!r} has shape {tuple(source.value.shape)} but {target} needs "
                       f"{expected}" + (f" ({why})" if why else ""))
 
 
-def _grid_of_pos(source: _Source, d: int) -> tuple[Tensor | None, Tensor]:
+def _grid_of_pos(source: Source, d: int) -> tuple[Tensor | None, Tensor]:
     """pos_embed (1, [1 +] g*g, d) -> (CLS position or None, (g, g, d) grid)."""
     pos = source.value
     if pos.dim() == 2:
@@ -436,7 +181,7 @@ def load_pretrained(model: MultimodalClassifier, path: str | Path | Checkpoint,
         targets = {"norm1": [b.norm1 for b in blocks], "qkv": [b.attn.qkv for b in blocks],
                    "proj": [b.attn.proj for b in blocks], "norm2": [b.norm2 for b in blocks],
                    "fc1": [b.mlp[0] for b in blocks], "fc2": [b.mlp[-1] for b in blocks]}
-        for part in _BLOCK_PARTS:
+        for part in BLOCK_PARTS:
             for kind in ("weight", "bias"):
                 key = f"blocks.{n}.{part}.{kind}"
                 if key in src:

@@ -14,13 +14,17 @@ T = TypeVar("T", bound=type)
 _BACKBONES: dict[str, type] = {}
 
 
-def register_backbone(name: str, *, takes_pattern: bool = False, baseline: bool = False) -> Callable[[T], T]:
-    """Class decorator: make a backbone buildable by name. Duplicate names are an error."""
+def register_backbone(name: str, *, takes_pattern: bool = False, baseline: bool = False,
+                      reference: bool = False) -> Callable[[T], T]:
+    """Class decorator: make a backbone buildable by name. Duplicate names are an error, and so is
+    a second ``reference`` (the one backbone every cost ratio is taken against)."""
 
     def add(cls: T) -> T:
         if name in _BACKBONES:
             raise ValueError(f"backbone {name!r} is already registered (by {_BACKBONES[name].__name__})")
-        cls.name, cls.takes_pattern, cls.baseline = name, takes_pattern, baseline
+        if reference and any(c.reference for c in _BACKBONES.values()):
+            raise ValueError(f"backbone {name!r}: {reference_backbone()!r} is already the reference")
+        cls.name, cls.takes_pattern, cls.baseline, cls.reference = name, takes_pattern, baseline, reference
         _BACKBONES[name] = cls
         return cls
 
@@ -47,3 +51,8 @@ def takes_pattern(name: str) -> bool:
 def baselines() -> tuple[str, ...]:
     """The backbones registered as baselines, in registration order."""
     return tuple(n for n, cls in _BACKBONES.items() if cls.baseline)
+
+
+def reference_backbone() -> str:
+    """The backbone cost and time ratios are taken against (joint fusion)."""
+    return next(n for n, cls in _BACKBONES.items() if cls.reference)

@@ -1,0 +1,73 @@
+"""The parameters of a synthetic dataset (:class:`SynthConfig`), the layouts it can be written in, and
+how a config's ``data.synthetic`` maps to them (:func:`synth_config`, :func:`check_synthetic_root`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from locomt.config import DataConfig
+
+LAYOUTS = ("audioset", "medvidcl")
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """What :func:`locomt.data.synthetic.layout.generate` writes; every field goes into ``synth_config.json``."""
+
+    layout: str = "medvidcl"
+    n: int = 300
+    seed: int = 0
+    size: int = 64
+    fps: int = 8
+    seconds: float = 2.0
+    sample_rate: int = 16000
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout {self.layout!r}; expected one of {', '.join(LAYOUTS)}")
+        if self.n < 3:
+            raise ValueError(f"n={self.n}; expected at least 3 clips (one per split)")
+        if self.size < 16 or self.size % 2:
+            raise ValueError(f"size={self.size}; expected an even number >= 16 (H.264 4:2:0)")
+        if self.fps < 1 or self.seconds <= 0 or self.sample_rate < 8000:
+            raise ValueError(
+                f"fps={self.fps}, seconds={self.seconds}, sample_rate={self.sample_rate}; "
+                "expected fps >= 1, seconds > 0, sample_rate >= 8000"
+            )
+
+
+def synth_config(data: DataConfig) -> SynthConfig:
+    """The :class:`SynthConfig` that ``data.synthetic`` describes (layout: ``data.dataset``)."""
+    args = {"layout": data.dataset, **data.synthetic}
+    fields = [f.name for f in dataclasses.fields(SynthConfig)]
+    unknown = [k for k in args if k not in fields]
+    if unknown:
+        raise ValueError(f"data.synthetic: unknown key {unknown[0]!r}; expected some of {', '.join(fields)}")
+    if args["layout"] != data.dataset:
+        raise ValueError(
+            f"data.synthetic.layout {args['layout']!r} does not match data.dataset {data.dataset!r}; "
+            f"expected the same layout (synthetic data exists for {' and '.join(LAYOUTS)})"
+        )
+    return SynthConfig(**args)
+
+
+def check_synthetic_root(data: DataConfig) -> None:
+    """A synthetic root made with other parameters than ``data.synthetic`` asks for is an error
+    (training on it would silently use another dataset than the config names)."""
+    made = Path(data.root) / "synth_config.json"
+    if not made.is_file():
+        return
+    want = dataclasses.asdict(synth_config(data))
+    have = json.loads(made.read_text())
+    diff = {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
+    if diff:
+        k, (old, new) = next(iter(diff.items()))
+        raise ValueError(
+            f"data.root {data.root} holds synthetic data made with {k}={old!r}, but data.synthetic asks for "
+            f"{k}={new!r}; delete {data.root} to regenerate it, or point data.root elsewhere"
+        )

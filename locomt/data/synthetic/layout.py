@@ -1,0 +1,137 @@
+"""Writing a synthetic dataset in the official AudioSet or MedVidCL layout: clips, metadata, latents.
+
+:func:`generate` writes
+
+``python -m locomt.synth --layout {audioset,medvidcl} --out DIR --n N --seed S`` writes
+
+* AudioSet layout: ``DIR/balanced_train_segments.csv`` (80 %), ``DIR/eval_segments.csv`` (20 %)
+  with the three ``#`` comment lines and ``YTID, start, end, "mid,mid"`` rows sorted by YTID,
+  ``DIR/class_labels_indices.csv`` (``index,mid,display_name``) and the clips as
+  ``DIR/media/YTID_START_END.mp4`` (times as the CSV writes them, ``30.000``);
+* MedVidCL layout: ``DIR/train.json`` (70 %), ``DIR/val.json`` (10 %), ``DIR/test.json`` (20 %),
+  4-space indented arrays of ``video_id, video_link, video_title, label`` objects plus
+  ``video_sub_title`` (the field the dataset's own caption script adds) for 80 % of the items,
+  and the clips as ``DIR/media/VIDEO_ID.mp4``;
+* both: ``DIR/synth_latents.csv`` (the hidden variables of every clip, for tests and analysis)
+  and ``DIR/synth_config.json`` (the parameters; a rerun with the same ones skips finished clips).
+
+IDs are 11 characters of ``[A-Za-z0-9_-]``, one in ten starting with ``-``. One clip in ten is
+shorter than the nominal length (3/4 of it), like AudioSet segments cut at the end of a video;
+one AudioSet start time in twenty is not a whole second. Every file is written under
+a temporary name and renamed when complete, so a killed run never leaves a finished-looking clip.
+
+What each clip shows and which labels it gets is :mod:`locomt.data.synthetic.rule`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+
+from locomt.data.synthetic.clips import render_audio, render_video, write_clip
+from locomt.data.synthetic.config import SynthConfig
+from locomt.data.synthetic.rule import AUDIOSET_CLASSES, COLOURS, TONES_HZ, Clip, plan
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(text, encoding="ascii" if text.isascii() else "utf-8", newline="\n")
+    os.replace(tmp, path)
+
+
+def _write_audioset_metadata(out: Path, cfg: SynthConfig, items: list[dict]) -> None:
+    lines = ["index,mid,display_name"] + [f'{i},{mid},"{name}"' for i, (mid, name) in enumerate(AUDIOSET_CLASSES)]
+    _atomic_write_text(out / "class_labels_indices.csv", "\n".join(lines) + "\n")
+    for split, fname in (("balanced_train", "balanced_train_segments.csv"), ("eval", "eval_segments.csv")):
+        rows = sorted((it for it in items if it["split"] == split), key=lambda it: it["id"])
+        n_pos = sum(len(it["labels"]) for it in rows)
+        n_unique = len({label for it in rows for label in it["labels"]})
+        text = [
+            f"# Segments csv created by locomt.synth (seed={cfg.seed})",
+            f"# num_ytids={len(rows)}, num_segs={len(rows)}, num_unique_labels={n_unique}, num_positive_labels={n_pos}",
+            "# YTID, start_seconds, end_seconds, positive_labels",
+        ]
+        for it in rows:
+            mids = ",".join(sorted(AUDIOSET_CLASSES[i][0] for i in it["labels"]))
+            text.append(f'{it["id"]}, {it["start"]:.3f}, {it["end"]:.3f}, "{mids}"')
+        _atomic_write_text(out / fname, "\n".join(text) + "\n")
+
+
+def _write_medvidcl_metadata(out: Path, items: list[dict]) -> None:
+    for split in ("train", "val", "test"):
+        rows = [it["json"] for it in items if it["split"] == split]
+        _atomic_write_text(out / f"{split}.json", json.dumps(rows, indent=4))
+
+
+def _write_latents(out: Path, cfg: SynthConfig, items: list[dict]) -> None:
+    rows = []
+    for it in items:
+        c: Clip = it["clip"]
+        rows.append(
+            {
+                "split": it["split"],
+                "id": it["id"],
+                "file": f"media/{it['file']}",
+                "seconds": c.seconds,
+                "frames": max(1, round(c.seconds * cfg.fps)),
+                "colour": c.colour,
+                "colour_name": COLOURS[c.colour][0],
+                "brightness": round(c.brightness, 6),
+                "tone": c.tone,
+                "tone_hz": TONES_HZ[c.tone],
+                "pulse": c.pulse,
+                "motion": c.motion,
+                "labels": " ".join(map(str, it["labels"])),
+            }
+        )
+    _atomic_write_text(out / "synth_latents.csv", pd.DataFrame(rows).to_csv(index=False, lineterminator="\n"))
+
+
+def generate(out: str | os.PathLike, cfg: SynthConfig, progress: bool = True, overwrite: bool = False) -> list[dict]:
+    """Write the dataset described by ``cfg`` under ``out``; returns :func:`plan`'s items.
+
+    A rerun into the same folder with the same config skips clips already there (they were
+    renamed into place only when complete). A different config in a non-empty ``out`` raises
+    ValueError unless ``overwrite`` is set.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg_path = out / "synth_config.json"
+    cfg_text = json.dumps(asdict(cfg), indent=2, sort_keys=True) + "\n"
+    if cfg_path.exists() and cfg_path.read_text() != cfg_text and not overwrite:
+        raise ValueError(
+            f"{out} holds a synthetic dataset made with {cfg_path.read_text().strip()!r}; expected the same "
+            "config, an empty folder, or --overwrite"
+        )
+    reuse = cfg_path.exists() and cfg_path.read_text() == cfg_text and not overwrite
+    items = plan(cfg)
+    _atomic_write_text(cfg_path, cfg_text)
+    media = out / "media"
+    media.mkdir(exist_ok=True)
+    columns = (TextColumn("[bold]synth {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=not progress) as bar:
+        task = bar.add_task(cfg.layout, total=len(items))
+        for it in items:
+            path = media / it["file"]
+            if not (reuse and path.exists()):
+                clip = it["clip"]
+                write_clip(
+                    path,
+                    render_video(clip, cfg.size, cfg.fps),
+                    render_audio(clip, cfg.sample_rate),
+                    cfg.fps,
+                    cfg.sample_rate,
+                )
+            bar.advance(task)
+    if cfg.layout == "audioset":
+        _write_audioset_metadata(out, cfg, items)
+    else:
+        _write_medvidcl_metadata(out, items)
+    _write_latents(out, cfg, items)
+    return items

@@ -1,0 +1,105 @@
+"""The sweep's objective: a trial becomes a config, is costed, checked against the budget and earlier
+trials, trained once (``locomt.runs.train_cached``) and recorded.
+
+Objectives: (validation metric, GFLOPs per example from the analytic cost model, known before
+training). Test metrics are recorded as user attributes, never optimised. A trial whose
+configuration was trained before reuses that result (``duplicate_of``); one whose configuration
+another worker is training is pruned (the lower trial number wins). Ctrl-C during training
+enqueues a retry of the same trial, which resumes from the run's checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from locomt.config import ExperimentConfig, model_config
+from locomt.cost import analytic_cost
+from locomt.runs import canonical_config, config_key, train_cached
+from locomt.search.space import SweepSpace, trial_config
+from locomt.search.study import set_attrs
+from locomt.task import NonFiniteLossError
+from locomt.timing import forward_latency_ms
+
+
+def requeue(trial: optuna.Trial) -> None:
+    """Enqueue a retry of a trial stopped by Ctrl-C (by the process that ran it, so exactly once)."""
+    attrs = {k: v for k, v in trial.user_attrs.items() if k in ("backbone", "label", "role", "pattern")}
+    trial.study.add_trial(optuna.create_trial(
+        state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
+        user_attrs={**attrs, "retry_of": trial.number}, system_attrs={"fixed_params": trial.params}))
+
+
+@dataclass
+class Context:
+    """Everything a worker process needs (picklable)."""
+
+    base: ExperimentConfig
+    space: SweepSpace
+    storage: str
+    study_name: str
+    n_trials: int
+    out: str
+    heartbeat: int
+    metric: str
+    n_classes: int = 1
+    vocab_size: int | None = None
+    threads: int = 0
+
+
+class Objective:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
+        ctx = self.ctx
+        try:
+            cfg = canonical_config(trial_config(trial, ctx.base, ctx.space))
+            mcfg = model_config(cfg, n_classes=ctx.n_classes, vocab_size=ctx.vocab_size)
+            cost = analytic_cost(mcfg)
+            key = config_key(cfg)
+            set_attrs(trial, backbone=cfg.model.backbone, pattern=mcfg.pattern_spec, key=key, gflops=cost.gflops,
+                      gmacs=cost.gmacs)
+            budget = ctx.space.budget_gflops
+            if budget is not None and cost.gflops > budget:
+                set_attrs(trial, note=f"rejected: {cost.gflops:.4g} GFLOPs > budget {budget:g}")
+                raise optuna.TrialPruned(f"{cost.gflops:.4g} GFLOPs is over the budget of {budget:g}")
+            same = self._same_config(trial, key)
+            if same is not None:
+                set_attrs(trial, duplicate_of=same.number)
+                if same.state == TrialState.RUNNING:
+                    set_attrs(trial, note=f"same configuration as running trial {same.number}")
+                    raise optuna.TrialPruned(f"same configuration as running trial {same.number}")
+                set_attrs(trial, **{name: value for name, value in same.user_attrs.items()
+                                    if name.startswith(("val/", "test/")) or name in ("params", "latency_ms", "run")})
+                set_attrs(trial, note=f"same configuration as trial {same.number}: not trained again")
+                return tuple(same.values)
+            start = time.perf_counter()
+            try:
+                record, run_dir = train_cached(cfg, Path(cfg.trainer.out_dir) / "configs")
+            except SystemExit:  # Lightning turns Ctrl-C into a checkpoint and sys.exit(1)
+                raise KeyboardInterrupt from None
+            except NonFiniteLossError as err:
+                set_attrs(trial, note=f"diverged: {err}")
+                raise optuna.TrialPruned(f"diverged: {err}") from None
+            set_attrs(trial, **record.metrics)
+            set_attrs(trial, params=record.params, seconds=round(time.perf_counter() - start, 2), run=str(run_dir),
+                      latency_ms=round(forward_latency_ms(mcfg, batch=1), 3))
+            return record.metrics[ctx.metric], cost.gflops
+        except KeyboardInterrupt:
+            set_attrs(trial, note="interrupted (Ctrl-C); retried when the sweep runs again")
+            requeue(trial)
+            raise
+
+    def _same_config(self, trial: optuna.Trial, key: str) -> optuna.trial.FrozenTrial | None:
+        """An earlier trial of the same configuration: finished (reuse it) or running (lower number wins)."""
+        for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
+            if t.number == trial.number or t.user_attrs.get("key") != key or "duplicate_of" in t.user_attrs:
+                continue
+            if t.state == TrialState.COMPLETE or t.number < trial.number:
+                return t
+        return None

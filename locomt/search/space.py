@@ -1,0 +1,178 @@
+"""Search spaces (``sweeps/*.yaml``): the schema, how a trial becomes a config, and the trials every study holds.
+
+A space file names how view patterns are searched (``space``: ``counts``, heads per view in each
+fusion layer; ``heads``, a view per head; ``shared``, one layer spec for every fusion layer), the
+sampler, the study size, an optional GFLOPs budget, the baselines and presets enqueued in every
+study, config overrides for every trial, and extra dotted config keys to search (``params``:
+``{choices: [...]}`` or ``{low, high[, log][, step]}``). See ``python -m locomt.sweep --help``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from locomt.config import (ConfigError, ExperimentConfig, experiment_path, get_value, load_config, model_config,
+                           with_model, with_values)
+from locomt.models import BASELINES, takes_pattern
+from locomt.pattern import NAMED_PRESETS, layer_specs, resolve_pattern, view_names
+
+SPACES = ("counts", "heads", "shared")
+SAMPLERS = ("tpe", "nsga2", "random")
+
+
+@dataclass(frozen=True)
+class SweepSpace:
+    """A search space file (``sweeps/*.yaml``); see the module docstring."""
+
+    space: str = "counts"
+    n_trials: int = 14
+    sampler: str = "tpe"
+    seed: int = 0
+    budget_gflops: float | None = None
+    baselines: tuple[str, ...] = BASELINES
+    presets: tuple[str, ...] = NAMED_PRESETS
+    overrides: tuple[str, ...] = ()
+    params: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.space not in SPACES:
+            raise ValueError(f"space {self.space!r} is unknown; expected one of {', '.join(SPACES)}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler {self.sampler!r} is unknown; expected one of {', '.join(SAMPLERS)}")
+        if self.n_trials < 1:
+            raise ValueError(f"n_trials must be >= 1, got {self.n_trials}")
+        bad = [b for b in self.baselines if b not in BASELINES]
+        if bad:
+            raise ValueError(f"baselines: {bad[0]!r} is not a baseline; expected some of {', '.join(BASELINES)}")
+        for key, dist in self.params.items():
+            _distribution(key, dist)  # validates
+
+
+def load_space(path: str | Path) -> SweepSpace:
+    return load_config(path, schema=SweepSpace)
+
+
+def space_path(dataset: str) -> Path:
+    """``sweeps/<dataset>.yaml`` next to the experiment config of that name."""
+    path = experiment_path(dataset).parent.parent / "sweeps" / f"{dataset}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"no search space {str(path)!r} for dataset {dataset!r}; give one with --space")
+    return path
+
+
+def _distribution(key: str, dist: Any) -> optuna.distributions.BaseDistribution:
+    """``{choices: [...]}`` -> categorical; ``{low, high[, log][, step]}`` -> int or float range."""
+    if not isinstance(dist, dict):
+        raise ConfigError(f"params.{key}: expected {{choices: [...]}} or {{low: .., high: ..}}, got {dist!r}")
+    if set(dist) == {"choices"} and isinstance(dist["choices"], list) and dist["choices"]:
+        return optuna.distributions.CategoricalDistribution(dist["choices"])
+    if {"low", "high"} <= set(dist) <= {"low", "high", "log", "step"}:
+        low, high = dist["low"], dist["high"]
+        # integers: int bounds without log, or an int step; anything else is a float range
+        step, log = dist.get("step"), bool(dist.get("log"))
+        ints = (isinstance(low, int) and isinstance(high, int) and not log) or isinstance(step, int)
+        try:
+            if ints:
+                return optuna.distributions.IntDistribution(int(low), int(high), log=log, step=int(step or 1))
+            return optuna.distributions.FloatDistribution(float(low), float(high), log=log, step=step)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"params.{key}: {err}") from None
+    raise ConfigError(f"params.{key}: expected {{choices: [...]}} or {{low: .., high: ..[, log: true][, step: ..]}}, "
+                      f"got {dist!r}")
+
+
+def pattern_params(pattern: str, space: str, cfg: ExperimentConfig) -> dict[str, Any] | None:
+    """The trial parameters that express ``pattern`` in a search space, or None when the space
+    cannot (a per-layer pattern in the ``shared`` space)."""
+    mcfg = model_config(cfg, n_classes=1)
+    p = resolve_pattern(pattern, mcfg.codes, mcfg.n_heads, mcfg.n_fusion_layers)
+    specs = str(p).split("/") if "/" in str(p) else [str(p)] * mcfg.n_fusion_layers
+    if space == "shared":
+        return {"pattern": specs[0]} if len(set(specs)) == 1 else None
+    if space == "counts":
+        return {f"layer{i}": s for i, s in enumerate(specs)}
+    return {f"layer{i}.head{h}": v for i in range(len(p.layers)) for h, v in enumerate(p.head_views(i))}
+
+
+def suggest_pattern(trial: optuna.Trial, space: str, cfg: ExperimentConfig) -> str:
+    """Ask the sampler for a view pattern of the model ``cfg`` describes (canonical form)."""
+    mcfg = model_config(cfg, n_classes=1)
+    codes, n_heads, n_layers = mcfg.codes, mcfg.n_heads, mcfg.n_fusion_layers
+    if n_layers == 0:
+        return f"{n_heads}s"
+    if space == "shared":
+        spec = trial.suggest_categorical("pattern", layer_specs(codes, n_heads))
+    elif space == "counts":
+        specs = layer_specs(codes, n_heads)
+        spec = "/".join(trial.suggest_categorical(f"layer{i}", specs) for i in range(n_layers))
+    else:
+        views = view_names(codes)
+        layers = []
+        for i in range(n_layers):
+            heads = [trial.suggest_categorical(f"layer{i}.head{h}", views) for h in range(n_heads)]
+            layers.append("+".join(f"{heads.count(v)}{v}" for v in views if heads.count(v)))
+        spec = "/".join(layers)
+    return str(resolve_pattern(spec, codes, n_heads, n_layers))
+
+
+def trial_config(trial: optuna.Trial, base: ExperimentConfig, space: SweepSpace) -> ExperimentConfig:
+    """The experiment config of a trial: the extra params, then the backbone and view pattern
+    (fixed for enqueued baselines and presets through the trial's user attributes)."""
+    values = {key: _suggest(trial, key, _distribution(key, dist)) for key, dist in space.params.items()}
+    cfg = with_values(base, values)
+    backbone = trial.user_attrs.get("backbone", "locomt")
+    if not takes_pattern(backbone):
+        pattern = cfg.model.pattern
+    elif "pattern" in trial.user_attrs:
+        pattern = trial.user_attrs["pattern"]
+    else:
+        pattern = suggest_pattern(trial, space.space, cfg)
+    return with_model(cfg, backbone, pattern)
+
+
+def _suggest(trial: optuna.Trial, key: str, dist: optuna.distributions.BaseDistribution) -> Any:
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        return trial.suggest_categorical(key, dist.choices)
+    if isinstance(dist, optuna.distributions.IntDistribution):
+        return trial.suggest_int(key, dist.low, dist.high, step=dist.step, log=dist.log)
+    return trial.suggest_float(key, dist.low, dist.high, step=dist.step, log=dist.log)
+
+
+def _contains(dist: optuna.distributions.BaseDistribution, value: Any) -> bool:
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        return value in dist.choices
+    return isinstance(value, (int, float)) and dist.low <= value <= dist.high
+
+
+def default_trials(base: ExperimentConfig, space: SweepSpace) -> list[tuple[dict, dict]]:
+    """(params, user_attrs) of the baselines and presets every study holds. Extra params are fixed
+    at the base config's values where the space contains them."""
+    fixed = {}
+    for key, dist in space.params.items():
+        try:
+            value = get_value(base, key)
+        except ConfigError as err:
+            raise ConfigError(f"params: {err}") from None
+        if _contains(_distribution(key, dist), value):
+            fixed[key] = value
+    trials = [(dict(fixed), {"backbone": b, "label": b, "role": "baseline"}) for b in space.baselines]
+    for preset in space.presets:
+        params = pattern_params(preset, space.space, base)
+        attrs = {"label": preset, "role": "preset"}
+        if params is None:
+            attrs["pattern"] = preset
+        trials.append(({**fixed, **(params or {})}, attrs))
+    return trials
+
+
+def enqueue_defaults(study: optuna.Study, base: ExperimentConfig, space: SweepSpace) -> int:
+    """Enqueue the baselines and presets that the study holds no trial of; returns how many."""
+    labels = {t.user_attrs.get("label") for t in study.get_trials(deepcopy=False)}
+    todo = [(params, attrs) for params, attrs in default_trials(base, space) if attrs["label"] not in labels]
+    for params, attrs in todo:
+        study.enqueue_trial(params, user_attrs=attrs)
+    return len(todo)

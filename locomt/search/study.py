@@ -1,0 +1,187 @@
+"""Studies: where a sweep's Optuna study lives, how it is opened, created and found again, and the
+record of one trial that the sweep writes and the report reads.
+
+A sweep is one multi-objective study (maximise the validation metric, minimise GFLOPs per example).
+Storage is any Optuna RDB URL: SQLite ``results/<dataset>/study.db`` by default, PostgreSQL for
+many machines. A results folder's ``sweep.json`` names its study and storage (null storage: the
+``study.db`` beside it, wherever the folder moves).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from locomt.io import atomic_write_text
+
+STUDY_FILE = "study.db"
+POINTER_FILE = "sweep.json"  # where the study lives, for locomt.report
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+DIRECTIONS = ("maximize", "minimize")  # validation metric, GFLOPs
+
+
+class SweepError(ValueError):
+    """A sweep that cannot start or go on: bad space, unreachable storage, a failed worker."""
+
+
+def open_storage(url: str, heartbeat: int) -> optuna.storages.RDBStorage:
+    """An Optuna RDB storage with heartbeats (stale trials are failed and retried twice at most)."""
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    for attempt in range(4):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2),
+                )
+        except Exception as err:
+            # Workers starting together on an empty database race to create Optuna's tables; the
+            # loser sees a duplicate key or an existing table, and succeeds once they exist.
+            if attempt < 3 and any(s in str(err) for s in ("duplicate key", "already exists")):
+                time.sleep(0.5 + attempt)
+                continue
+            _storage_error(url, err)
+    raise AssertionError("unreachable")
+
+
+def _storage_error(url: str, err: Exception) -> None:
+    """Raise the one-line SweepError for a storage that cannot be opened."""
+    if isinstance(err, ImportError):  # Optuna's wording hides the module: name it
+        cause = err.__cause__ or err
+        name = getattr(cause, "name", None) or str(cause)
+        raise SweepError(f"storage {redact(url)!r} needs the database driver {name!r}, which is not installed; "
+                         "pip install it (postgresql:// uses psycopg, a locomt dependency)") from None
+    reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]  # sqlalchemy's OperationalError, ...
+    raise SweepError(f"cannot open study storage {redact(url)!r}: {reason}") from None
+
+
+def redact(url: str) -> str:
+    """The storage URL without its password."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
+
+
+def create_or_load(storage: optuna.storages.BaseStorage, name: str, metric: str) -> tuple[optuna.Study, bool]:
+    """The study ``name`` and whether this call created it (with the two directions); an existing
+    study is loaded and checked."""
+    directions = [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    try:
+        return optuna.create_study(storage=storage, study_name=name, directions=list(DIRECTIONS)), True
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(study_name=name, storage=storage)
+    if study.directions != directions:
+        raise SweepError(f"study {name!r} exists with directions {[d.name for d in study.directions]}; expected "
+                         "MAXIMIZE (validation metric), MINIMIZE (GFLOPs): give another --study name")
+    if study.user_attrs.get("metric", metric) != metric:
+        raise SweepError(f"study {name!r} optimises {study.user_attrs['metric']!r}, this dataset's metric is "
+                         f"{metric!r}: give another --study name")
+    return study, False
+
+
+@dataclass
+class TrialRecord:
+    """One trial as ``trials.csv`` lists it. The sweep stores these fields as the trial's user
+    attributes (``set_attrs``); the report reads them back (``from_trial``). Metrics (the validation
+    metric and every ``test/*``) are added as columns under the names the task logs them with."""
+
+    number: int
+    state: str
+    role: str = "search"  # baseline | preset | search
+    label: str = ""
+    backbone: str = ""
+    pattern: str = ""
+    params: int | None = None
+    gmacs: float | None = None
+    gflops: float | None = None
+    latency_ms: float | None = None
+    seconds: float | None = None
+    is_pareto: bool = False
+    duplicate_of: int | None = None
+    note: str | None = None
+    key: str | None = None
+    run: str | None = None
+
+    HEAD = ("number", "state", "role", "label", "backbone", "pattern")  # columns before the metrics
+
+    @classmethod
+    def attrs(cls) -> tuple[str, ...]:
+        """The user attributes a trial may carry (every field but number, state and is_pareto)."""
+        return tuple(f.name for f in fields(cls) if f.name not in ("number", "state", "is_pareto"))
+
+    @classmethod
+    def columns(cls, metrics: list[str]) -> list[str]:
+        names = [f.name for f in fields(cls)]
+        return [*cls.HEAD, *metrics, *(n for n in names if n not in cls.HEAD)]
+
+    @classmethod
+    def from_trial(cls, t: optuna.trial.FrozenTrial, metric: str, front: set[int]) -> dict[str, Any]:
+        """The trials.csv row of ``t``: its record fields and metrics (values from the objectives)."""
+        a = t.user_attrs
+        rec = cls(number=t.number, state=t.state.name, is_pareto=t.number in front,
+                  **{k: a[k] for k in cls.attrs() if k in a and a[k] != ""})
+        rec.role = rec.role or "search"
+        if t.values:
+            rec.gflops = t.values[1]
+        metrics = {metric: t.values[0] if t.values else a.get(metric),
+                   **{k: v for k, v in sorted(a.items()) if k.startswith("test/")}}
+        return {**{f.name: getattr(rec, f.name) for f in fields(cls)}, **metrics}
+
+
+def set_attrs(trial: optuna.Trial, **values: Any) -> None:
+    """Store record fields or metrics (``val/*``, ``test/*``) on a trial; an unknown name is a bug."""
+    known = TrialRecord.attrs()
+    for name, value in values.items():
+        if name not in known and not name.startswith(("val/", "test/")):
+            raise KeyError(f"{name!r} is not a TrialRecord field; expected one of {', '.join(known)}")
+        trial.set_user_attr(name, value)
+
+
+def write_pointer(out: Path, study_name: str, storage: str | None) -> Path:
+    """``OUT/sweep.json``: the study's name and storage (None: the ``study.db`` in OUT)."""
+    pointer = {"study": study_name, "storage": redact(storage) if storage else None}
+    return atomic_write_text(out / POINTER_FILE, json.dumps(pointer, indent=2) + "\n")
+
+
+def load_study_from(folder: Path, storage: str | None, study: str | None) -> optuna.Study:
+    """The study a results folder was written from (its ``sweep.json``), or the one given."""
+    pointer = folder / POINTER_FILE
+    info = {}
+    if pointer.is_file():
+        try:
+            info = json.loads(pointer.read_text())
+        except json.JSONDecodeError as err:
+            raise SweepError(f"{pointer} is not valid JSON ({err.msg} at line {err.lineno}); give --storage "
+                             "and --study") from None
+    url = storage or info.get("storage") or (f"sqlite:///{folder / STUDY_FILE}" if (folder / STUDY_FILE).is_file()
+                                             else None)
+    if url is None:
+        raise SweepError(f"{folder} has no {POINTER_FILE} or {STUDY_FILE}; expected a folder written by "
+                         "python -m locomt.sweep, or give --storage URL")
+    if "***" in url:
+        raise SweepError(f"{pointer} names a storage with a hidden password ({url}); give it with --storage")
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise SweepError(f"study storage {url} does not exist; run the sweep first (make sweep)")
+    name = study or info.get("study")
+    storage_obj = open_storage(url, heartbeat=60)
+    if name is None:
+        names = optuna.get_all_study_names(storage_obj)
+        if len(names) != 1:
+            raise SweepError(f"{url} holds {len(names)} studies ({', '.join(names)}); give --study NAME")
+        name = names[0]
+    try:
+        return optuna.load_study(study_name=name, storage=storage_obj)
+    except KeyError:
+        names = optuna.get_all_study_names(storage_obj)
+        raise SweepError(f"no study {name!r} in {url}; studies there: {', '.join(names) or 'none'}") from None

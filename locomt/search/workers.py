@@ -1,0 +1,184 @@
+"""Sweep workers: run trials until the study is done, in this process or in N spawned ones that
+share the study (each with cores/N threads and, when there are GPUs, one device each); one console
+line and a rewritten report after every trial, and a progress bar read from the storage.
+
+A worker with nothing left to start waits while others' trials run, so that a dead worker's stale
+trial (no heartbeat for 3 beats) is failed and retried by a live one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import sys
+import time
+import warnings
+
+import optuna
+from optuna.trial import TrialState
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from locomt.runs import quiet_lightning
+from locomt.search.objective import Context, Objective
+from locomt.search.report import write_report
+from locomt.search.space import SweepSpace
+from locomt.search.study import FINISHED, SweepError, open_storage
+
+console = Console(stderr=True, soft_wrap=True)  # one line per trial, also in logs
+
+
+def make_sampler(space: SweepSpace, seed: int) -> optuna.samplers.BaseSampler:
+    if space.sampler == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
+    if space.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def study_done(study: optuna.Study, n_trials: int) -> tuple[bool, bool]:
+    """(nothing left to start, nothing running): the study needs no new trial once ``n_trials``
+    distinct configurations have finished (trained, rejected or diverged) or are running, and none
+    waits. A trial that repeats a trained configuration costs nothing and does not count; as many
+    repeats as ``n_trials`` end the study too (the sampler has run out of new configurations)."""
+    trials = study.get_trials(deepcopy=False)
+    waiting = sum(t.state == TrialState.WAITING for t in trials)
+    running = sum(t.state == TrialState.RUNNING for t in trials)
+    repeats = sum(t.state in FINISHED and "duplicate_of" in t.user_attrs for t in trials)
+    started = sum(t.state in FINISHED for t in trials) - repeats + running
+    return waiting == 0 and (started >= n_trials or repeats >= n_trials), running == 0
+
+
+def run_worker(ctx: Context, worker: int = 0, on_trial=None) -> None:
+    """One worker: run trials until the study is done (in this or a child process)."""
+    import torch
+
+    if ctx.threads:
+        torch.set_num_threads(ctx.threads)
+    quiet_libraries()
+    storage = open_storage(ctx.storage, ctx.heartbeat)
+    n_before = len(optuna.load_study(study_name=ctx.study_name, storage=storage).get_trials(deepcopy=False))
+    # a seed per worker and per resume, so that workers do not propose the same configurations
+    study = optuna.load_study(study_name=ctx.study_name, storage=storage,
+                              sampler=make_sampler(ctx.space, ctx.space.seed + 1000 * worker + n_before))
+    objective = Objective(ctx)
+    report = ReportCallback(ctx, on_trial)
+    while True:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        no_new, none_running = study_done(study, ctx.n_trials)
+        if no_new and none_running:
+            return
+        if no_new:  # others' trials are running: wait, so that a dead worker's trial gets retried
+            time.sleep(min(ctx.heartbeat, 2.0))
+            continue
+        study.optimize(objective, n_trials=1, callbacks=[report], gc_after_trial=True)
+
+
+class ReportCallback:
+    """After every trial: one line on the console and the result files rewritten."""
+
+    def __init__(self, ctx: Context, on_trial=None) -> None:
+        self.ctx, self.on_trial = ctx, on_trial
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        console.print(trial_line(trial, self.ctx.metric), markup=False, highlight=False)
+        write_report(study, self.ctx.out)
+        if self.on_trial:
+            self.on_trial()
+
+
+def trial_line(t: optuna.trial.FrozenTrial, metric: str) -> str:
+    a = t.user_attrs
+    what = a.get("pattern") or a.get("backbone", "?")
+    label = f" ({a['label']})" if a.get("label") and a.get("label") != what else ""
+    head = f"trial {t.number:3d} {a.get('backbone', '?'):10s} {what}{label}"
+    if t.state == TrialState.COMPLETE:
+        test = {k: v for k, v in a.items() if k in ("test/acc", "test/mAP")}
+        tail = "  ".join([f"{metric} {t.values[0]:.3f}", *(f"{k} {v:.3f}" for k, v in test.items()),
+                          f"{t.values[1]:.4f} GFLOPs", f"{a.get('seconds', 0):.0f} s"])
+        return f"{head}  {tail}" + (f"  [{a['note']}]" if "note" in a else "")
+    return f"{head}  {t.state.name.lower()}" + (f": {a['note']}" if "note" in a else "")
+
+
+def quiet_libraries() -> None:
+    """Keep the console to one line per trial: Lightning's and Optuna's per-run messages off."""
+    quiet_lightning()
+    # ERROR: Optuna's "Trial N failed" warning repeats a Ctrl-C with a traceback; a real failure
+    # reaches the command's own error line instead
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def _child(ctx: Context, worker: int) -> None:
+    if os.environ.get("CUDA_VISIBLE_DEVICES_LIST"):
+        gpus = os.environ["CUDA_VISIBLE_DEVICES_LIST"].split(",")
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[worker % len(gpus)]
+    try:
+        run_worker(ctx, worker)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as err:  # one line, as the CLI does
+        console.print(f"error: worker {worker}: {err}", markup=False, highlight=False)
+        sys.exit(2)
+
+
+def run_workers(ctx: Context, n_workers: int, study: optuna.Study) -> None:
+    """``n_workers`` processes share the study; this process shows the progress (from the storage)."""
+    import torch
+
+    if n_workers == 1:
+        with SweepProgress(study, ctx.n_trials) as refresh:
+            run_worker(ctx, 0, on_trial=refresh)
+        return
+    if torch.cuda.is_available():
+        os.environ["CUDA_VISIBLE_DEVICES_LIST"] = ",".join(str(i) for i in range(torch.cuda.device_count()))
+    ctx = dataclasses.replace(ctx, threads=ctx.threads or max(1, (os.cpu_count() or 1) // n_workers))
+    mp = multiprocessing.get_context("spawn")
+    procs = [mp.Process(target=_child, args=(ctx, w), name=f"locomt-sweep-{w}") for w in range(n_workers)]
+    for p in procs:
+        p.start()
+    try:
+        with SweepProgress(study, ctx.n_trials) as refresh:
+            while any(p.is_alive() for p in procs):
+                time.sleep(1.0)
+                refresh()
+    except KeyboardInterrupt:
+        for p in procs:
+            p.join(timeout=60)
+        raise
+    failed = [(p.name, p.exitcode) for p in procs if p.exitcode]
+    if failed:
+        raise SweepError(f"worker {failed[0][0]} exited with code {failed[0][1]}; finished trials are kept in the "
+                         "study: run the same command again to go on")
+
+
+class SweepProgress:
+    """A rich progress bar over finished trials, read from the storage (so it counts every worker)."""
+
+    def __init__(self, study: optuna.Study, n_trials: int) -> None:
+        self.study, self.n_trials = study, n_trials
+        self.bar = Progress(TextColumn("[bold]sweep {task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console,
+                            disable=not console.is_terminal)
+
+    def refresh(self) -> None:
+        trials = self.study.get_trials(deepcopy=False)
+        done = sum(t.state in FINISHED and "duplicate_of" not in t.user_attrs for t in trials)
+        running = sum(t.state == TrialState.RUNNING for t in trials)
+        total = max(self.n_trials, done + running + sum(t.state == TrialState.WAITING for t in trials))
+        self.bar.update(self.task, completed=done, total=total, info=f"{running} running")
+
+    def __enter__(self):
+        self.bar.__enter__()
+        self.task = self.bar.add_task(self.study.study_name, total=self.n_trials, info="")
+        self.refresh()
+        return self.refresh
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.refresh()
+        finally:
+            self.bar.__exit__(*exc)
