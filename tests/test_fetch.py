@@ -29,9 +29,9 @@ from locomt.data.download_media import check_media, cut_segment
 from locomt.data.download_ytdlp import DownloadFailure, Downloaded, classify, parse_rate
 from locomt.data.media import MediaIndex, find_media
 from locomt.data.medvidcl import read_split
+from locomt.data.synthetic.clips import write_clip
 from locomt.fetch import main
 from locomt.io import run_cli
-from locomt.synth import write_clip
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parents[1]
