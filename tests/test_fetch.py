@@ -22,14 +22,18 @@ import pytest
 
 from locomt.config import load_config
 from locomt.data.audioset import read_segments
-from locomt.data.download import (MISSING_COLUMNS, TMP_DIR, FetchItem, FetchOptions, MissingRow, fetch, fetch_one,
-                                  read_missing, write_missing)
+from locomt.data.build import prepare
+from locomt.data.datasets import plan_dataset
+from locomt.data.download import TMP_DIR, FetchItem, FetchOptions, fetch, fetch_one
 from locomt.data.download_captions import caption_text, merge_subtitles
 from locomt.data.download_media import check_media, cut_segment
 from locomt.data.download_ytdlp import DownloadFailure, Downloaded, classify, parse_rate
 from locomt.data.media import MediaIndex, find_media
 from locomt.data.medvidcl import read_split
+from locomt.data.missing import MISSING_COLUMNS, MissingRow, read_missing, skipped_summary, write_missing
 from locomt.data.synthetic.clips import write_clip
+from locomt.data.synthetic.config import SynthConfig
+from locomt.data.synthetic.layout import generate
 from locomt.fetch import main
 from locomt.io import run_cli
 
@@ -366,6 +370,51 @@ def test_missing_csv_round_trip(tmp_path):
     (tmp_path / "missing.csv").write_text("split,id\n")
     with pytest.raises(ValueError, match="column 'file'"):
         read_missing(tmp_path)
+
+
+# ------------------------------------------------------------------------------ prepare reads missing.csv
+
+
+@pytest.mark.parametrize("layout, fetch_split", [("medvidcl", "train"), ("audioset", "balanced_train")])
+def test_prepare_reports_items_fetch_could_not_get_as_unavailable(layout, fetch_split, tmp_path):
+    root = tmp_path / layout
+    generate(root, SynthConfig(layout, n=16, seed=0, size=32), progress=False)
+    small = ["data.video.num_frames=2", "data.video.size=32", "data.audio.n_mels=16", "data.audio.clip_seconds=0.5",
+             "data.modalities=[video,audio]"]
+    data = load_config(None, [f"data.dataset={layout}", f"data.root={root}", f"data.cache_dir={tmp_path / 'c'}",
+                              *small]).data
+    train = [it for it in plan_dataset(data).items if it.split == "train"]
+    private, caption_only, unlisted, stale = train[:4]
+    for it in (private, caption_only, unlisted):
+        it.files.video.unlink()
+    media = root / "media"
+    write_missing(media, {  # fetch's splits and names: balanced_train for AudioSet's train and val
+        (fetch_split, private.item_id): MissingRow(fetch_split, private.item_id, private.files.video.name, "private",
+                                                   "Private video. Sign in if you've been granted access"),
+        (fetch_split, caption_only.item_id): MissingRow(fetch_split, caption_only.item_id,
+                                                        f"{caption_only.item_id}.en.vtt", "network-error", "captions"),
+        (fetch_split, stale.item_id): MissingRow(fetch_split, stale.item_id, stale.files.video.name, "removed", ""),
+    })
+    lines: list[str] = []
+    result = prepare(data, workers=1, progress=False, log=lines.append)
+    report = pd.read_csv(result.cache.path / "report.csv", dtype=str, keep_default_na=False).set_index("id")
+    assert sorted(report.index) == sorted([private.item_id, caption_only.item_id, unlisted.item_id])
+    assert report.loc[private.item_id, "kind"] == "unavailable"
+    assert report.loc[private.item_id, "reason"] == (
+        "unavailable at fetch: private (Private video. Sign in if you've been granted access)")
+    assert report.loc[private.item_id, "path"] == str(private.files.video)
+    assert report.loc[caption_only.item_id, "kind"] == report.loc[unlisted.item_id, "kind"] == "missing"
+    assert (f"3 skipped: 1 unavailable at fetch (see {media / 'missing.csv'}), 2 missing/corrupt "
+            f"(see {result.cache.path / 'report.csv'})") in lines
+    assert result.skipped == 3  # the stale row's clip is there again: decoded and kept
+    kept = pd.read_csv(result.cache.path / "train" / "items.csv", dtype={"id": str})["id"]
+    assert stale.item_id in set(kept)
+
+
+def test_prepare_without_missing_csv_words_its_skips_as_before(tmp_path):
+    report = tmp_path / "report.csv"
+    assert skipped_summary(["missing", "corrupt"], report, tmp_path / "missing.csv") == (
+        f"skipped 2 item(s) with unusable media; see {report}")
 
 
 # ------------------------------------------------------------------------------ bad input

@@ -10,7 +10,8 @@ Layout written under the media root (``data.media_root``, default ``data.root/me
   with the English captions where the video has them; their text is merged into each split JSON's
   ``video_sub_title`` (:func:`merge_subtitles`);
 * ``missing.csv``: every item that could not be had (split, id, file, reason, detail; reasons in
-  ``locomt.data.download_ytdlp.REASONS``), rewritten atomically as the run goes.
+  ``locomt.data.download_ytdlp.REASONS``; :mod:`locomt.data.missing`), rewritten atomically as the
+  run goes; ``prepare`` reports these items as unavailable at fetch.
 
 Resumable: an item whose media ``prepare`` would already find is not fetched again; a download
 lives in ``.fetch-tmp/`` (yt-dlp's .part files too) and is renamed into place only when whole. An
@@ -35,18 +36,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
 from locomt.config import DataConfig
+from locomt.data.datasets import get_dataset
 from locomt.data.download_captions import SUBTITLE_SUFFIX, merge_subtitles
 from locomt.data.download_media import OutOfRangeError, check_media, cut_segment
 from locomt.data.download_ytdlp import (DEFAULT_FORMAT, DEFAULT_URL_TEMPLATE, RETRYABLE, DownloadFailure,
                                         check_url_template, download, require_yt_dlp)
-from locomt.data.media import VIDEO_EXTS, MediaError, MediaIndex
-from locomt.io import atomic_write_csv
+from locomt.data.media import MediaError, MediaIndex
+from locomt.data.missing import MISSING_CSV, MissingRow, read_missing, write_missing
 
-MISSING_CSV = "missing.csv"
-MISSING_COLUMNS = ("split", "id", "file", "reason", "detail")
 TMP_DIR = ".fetch-tmp"
 LOCK_FILE = ".fetch.lock"
 WRITE_EVERY_SECONDS = 1.0  # missing.csv is rewritten at most this often while a run goes
@@ -62,11 +60,6 @@ def dataset_splits(dataset: str) -> tuple[str, ...]:
         raise ValueError(f"data.dataset {dataset!r} cannot be fetched; expected one of {', '.join(known)} "
                          "(a manifest points at local files; synthetic data comes from locomt.synth)")
     return known[dataset]
-
-
-def media_root_of(data: DataConfig) -> Path:
-    """``data.media_root``, or ``data.root/media`` when it is empty (where ``prepare`` looks)."""
-    return Path(data.media_root) if data.media_root else Path(data.root) / "media"
 
 
 @dataclass(frozen=True)
@@ -120,45 +113,6 @@ def plan_items(data: DataConfig, splits: tuple[str, ...] | None = None, limit: i
             name = f"{ytid}_{start:.3f}_{end:.3f}.mp4"  # the first spelling locomt.data.media matches
             items.append(FetchItem(split, ytid, name, url_template.format(id=ytid), float(start), float(end)))
     return items
-
-
-# ------------------------------------------------------------------------------ missing.csv
-
-
-@dataclass(frozen=True)
-class MissingRow:
-    """One line of missing.csv. ``file`` is the clip's name, or the caption file's when only the
-    captions of a fetched video could not be had (then :attr:`is_media` is False)."""
-
-    split: str
-    id: str
-    file: str
-    reason: str
-    detail: str = ""
-
-    @property
-    def is_media(self) -> bool:
-        return Path(self.file).suffix.lower() in VIDEO_EXTS
-
-
-def read_missing(media_root: str | os.PathLike) -> dict[tuple[str, str], MissingRow]:
-    """The rows of ``media_root/missing.csv`` keyed by (split, id); empty when there is none."""
-    path = Path(media_root) / MISSING_CSV
-    if not path.is_file():
-        return {}
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    absent = [c for c in MISSING_COLUMNS if c not in df.columns]
-    if absent:
-        raise ValueError(f"{path}: no column {absent[0]!r}; expected columns {', '.join(MISSING_COLUMNS)}")
-    return {(r.split, r.id): MissingRow(r.split, r.id, r.file, r.reason, r.detail)
-            for r in df[list(MISSING_COLUMNS)].itertuples(index=False)}
-
-
-def write_missing(media_root: str | os.PathLike, rows: dict[tuple[str, str], MissingRow]) -> Path:
-    """Rewrite ``media_root/missing.csv`` atomically, sorted by split and id."""
-    ordered = sorted(rows.values(), key=lambda r: (r.split, r.id))
-    df = pd.DataFrame([[getattr(r, c) for c in MISSING_COLUMNS] for r in ordered], columns=list(MISSING_COLUMNS))
-    return atomic_write_csv(df, Path(media_root) / MISSING_CSV)
 
 
 # ------------------------------------------------------------------------------ fetching
@@ -302,7 +256,7 @@ def fetch(data: DataConfig, options: FetchOptions = FetchOptions(), log: Callabl
     if downloader is None:
         require_yt_dlp()
         downloader = download
-    root = media_root_of(data)
+    root = get_dataset(data.dataset).media_root(data)  # where prepare looks
     result = FetchResult(root)
     with _locked_media_root(root) as tmp_root:
         index = MediaIndex(root)
