@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from locomt.io import require_extra
+
 DEFAULT_URL_TEMPLATE = "https://www.youtube.com/watch?v={id}"
 #: One file with both video and audio, mp4 preferred (no ffmpeg needed to merge formats).
 DEFAULT_FORMAT = "best[ext=mp4]/best"
@@ -47,10 +49,6 @@ _RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-class MissingDependencyError(OSError):
-    """An optional package is not installed (an OSError, so ``run_cli`` prints one ``error:`` line)."""
-
-
 class DownloadFailure(Exception):
     """One download that did not work: ``reason`` (one of :data:`REASONS`) and a one-line ``detail``."""
 
@@ -75,12 +73,7 @@ class Downloaded:
 
 def require_yt_dlp() -> Any:
     """The ``yt_dlp`` module, or MissingDependencyError naming the extra that installs it."""
-    try:
-        import yt_dlp
-    except ImportError:
-        raise MissingDependencyError(
-            "yt-dlp is not installed; locomt.fetch needs the fetch extra: pip install -e .[fetch]") from None
-    return yt_dlp
+    return require_extra("yt_dlp", "yt-dlp", "fetch", "locomt.fetch")
 
 
 def classify(message: str) -> str:
