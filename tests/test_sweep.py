@@ -84,6 +84,20 @@ def test_layer_specs_are_every_composition():
         assert all(canonical(s, codes, heads, 1) == s for s in specs)
 
 
+def test_counts_are_integers_one_point_per_layer_spec():
+    """Every layer spec is exactly one point of integer head counts (s, va, vt; at takes the rest),
+    within the ranges the sampler is given, and back."""
+    cfg = load_config(CONFIG, ["model.n_layers=3", "model.fusion_layer=2"])  # one fusion layer, 4 heads, v a t
+    specs = layer_specs("vat", 4)
+    points = {tuple(sorted(pattern_params(s, "counts", cfg).items())) for s in specs}
+    assert len(points) == len(specs) == 35
+    for spec in specs:
+        params = pattern_params(spec, "counts", cfg)
+        assert set(params) == {"layer0.s", "layer0.va", "layer0.vt"} and all(isinstance(v, int) for v in params.values())
+        assert params["layer0.s"] + params["layer0.va"] + params["layer0.vt"] <= 4
+        assert suggest_pattern(FixedTrial(params), "counts", cfg) == spec
+
+
 @pytest.mark.parametrize("kind", ["counts", "heads", "shared"])
 def test_presets_map_to_space_parameters(kind):
     """The parameters that express a preset in a space, given back to the suggest code, give the preset."""
@@ -101,7 +115,8 @@ def test_trial_config_applies_params_and_fixed_backbones():
     base = load_config(CONFIG)
     space = SweepSpace(params={"optim.lr": {"low": 1e-4, "high": 1e-2, "log": True},
                                "model.fusion_layer": {"choices": [1, 3]}})
-    cfg = trial_config(FixedTrial({"optim.lr": 0.002, "model.fusion_layer": 3, "layer0": "1s+3at"}), base, space)
+    counts = {"layer0.s": 1, "layer0.va": 0, "layer0.vt": 0}  # the last view, at, takes the heads left
+    cfg = trial_config(FixedTrial({"optim.lr": 0.002, "model.fusion_layer": 3, **counts}), base, space)
     assert (cfg.optim.lr, cfg.model.fusion_layer, cfg.model.backbone, cfg.model.pattern) == (0.002, 3, "locomt",
                                                                                           "1s+3at")
 

@@ -1,7 +1,8 @@
 """Search spaces (``sweeps/*.yaml``): the schema, how a trial becomes a config, and the trials every study holds.
 
-A space file names how view patterns are searched (``space``: ``counts``, heads per view in each
-fusion layer; ``heads``, a view per head; ``shared``, one layer spec for every fusion layer), the
+A space file names how view patterns are searched (``space``: ``counts``, how many heads of each
+fusion layer take each view, as integers; ``heads``, a view per head; ``shared``, one set of counts
+for every fusion layer), the
 sampler, the study size, an optional GFLOPs budget, the baselines and presets enqueued in every
 study, config overrides for every trial, and extra dotted config keys to search (``params``:
 ``{choices: [...]}`` or ``{low, high[, log][, step]}``). See ``python -m locomt.sweep --help``.
@@ -18,7 +19,7 @@ import optuna
 from locomt.config import (ConfigError, ExperimentConfig, experiment_path, get_value, load_config, model_config,
                            with_model, with_values)
 from locomt.models import BASELINES, takes_pattern
-from locomt.pattern import NAMED_PRESETS, layer_specs, resolve_pattern, view_names
+from locomt.pattern import NAMED_PRESETS, resolve_pattern, view_names
 
 SPACES = ("counts", "heads", "shared")
 SAMPLERS = ("tpe", "nsga2", "random")
@@ -85,16 +86,33 @@ def _distribution(key: str, dist: Any) -> optuna.distributions.BaseDistribution:
                       f"got {dist!r}")
 
 
+def _count_params(counts: tuple[int, ...] | list[int], views: tuple[str, ...], prefix: str) -> dict[str, int]:
+    """A layer's head counts as trial parameters: one integer per view but the last, which takes the
+    heads that are left (stick-breaking), so every layer spec is one parameter point and back."""
+    return {f"{prefix}{v}": int(n) for v, n in zip(views[:-1], counts[:-1])}
+
+
+def _suggest_counts(trial: optuna.Trial, views: tuple[str, ...], n_heads: int, prefix: str) -> str:
+    """A layer spec from integer head counts: ``s`` in 0..H, then each pair in 0..(heads left); the
+    last view takes the rest. Neighbouring counts are neighbouring values for the sampler."""
+    left, counts = n_heads, []
+    for v in views[:-1]:
+        n = trial.suggest_int(f"{prefix}{v}", 0, left)
+        counts.append(n)
+        left -= n
+    return "+".join(f"{n}{v}" for v, n in zip(views, [*counts, left]) if n)
+
+
 def pattern_params(pattern: str, space: str, cfg: ExperimentConfig) -> dict[str, Any] | None:
     """The trial parameters that express ``pattern`` in a search space, or None when the space
     cannot (a per-layer pattern in the ``shared`` space)."""
     mcfg = model_config(cfg, n_classes=1)
     p = resolve_pattern(pattern, mcfg.codes, mcfg.n_heads, mcfg.n_fusion_layers)
-    specs = str(p).split("/") if "/" in str(p) else [str(p)] * mcfg.n_fusion_layers
+    views = view_names(mcfg.codes)
     if space == "shared":
-        return {"pattern": specs[0]} if len(set(specs)) == 1 else None
+        return _count_params(p.layers[0], views, "") if len(set(p.layers)) == 1 else None
     if space == "counts":
-        return {f"layer{i}": s for i, s in enumerate(specs)}
+        return {k: v for i, layer in enumerate(p.layers) for k, v in _count_params(layer, views, f"layer{i}.").items()}
     return {f"layer{i}.head{h}": v for i in range(len(p.layers)) for h, v in enumerate(p.head_views(i))}
 
 
@@ -102,15 +120,14 @@ def suggest_pattern(trial: optuna.Trial, space: str, cfg: ExperimentConfig) -> s
     """Ask the sampler for a view pattern of the model ``cfg`` describes (canonical form)."""
     mcfg = model_config(cfg, n_classes=1)
     codes, n_heads, n_layers = mcfg.codes, mcfg.n_heads, mcfg.n_fusion_layers
+    views = view_names(codes)
     if n_layers == 0:
         return f"{n_heads}s"
     if space == "shared":
-        spec = trial.suggest_categorical("pattern", layer_specs(codes, n_heads))
+        spec = _suggest_counts(trial, views, n_heads, "")
     elif space == "counts":
-        specs = layer_specs(codes, n_heads)
-        spec = "/".join(trial.suggest_categorical(f"layer{i}", specs) for i in range(n_layers))
+        spec = "/".join(_suggest_counts(trial, views, n_heads, f"layer{i}.") for i in range(n_layers))
     else:
-        views = view_names(codes)
         layers = []
         for i in range(n_layers):
             heads = [trial.suggest_categorical(f"layer{i}.head{h}", views) for h in range(n_heads)]
