@@ -7,9 +7,10 @@ PY := $(VENV)/bin/python
 PIP_PINS := "torch==2.13.0" "lightning>=2.6,<2.7" "torchmetrics>=1.4"
 PRESET ?= audioset-vitb
 DATASET ?= synthetic-medvidcl
+PORT ?= 8080
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sweep report ablate-list test test-fast flops paper-flops bench clean
+.PHONY: help venv sweep report dashboard ablate-list test test-fast flops paper-flops bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -27,6 +28,9 @@ sweep: $(VENV)/.installed ## Optuna sweep of view patterns on DATASET (default s
 
 report: $(VENV)/.installed ## regenerate results/DATASET/ tables and plot from the sweep's study
 	$(PY) -m locomt.report results/$(DATASET)
+
+dashboard: $(VENV)/.installed ## browse the study of results/DATASET with optuna-dashboard on http://127.0.0.1:PORT (default 8080)
+	$(PY) -m locomt.dashboard results/$(DATASET) --port $(PORT)
 
 ablate-list: $(VENV)/.installed ## GFLOPs of every view-pattern preset and baseline on DATASET (python -m locomt.ablate)
 	$(PY) -m locomt.ablate --dataset $(DATASET) --patterns

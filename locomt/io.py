@@ -1,13 +1,14 @@
-"""Small shared I/O helpers: atomic file writes and the one-line error exit of every CLI."""
+"""Small shared I/O helpers: atomic file writes, the one-line error exit of every CLI, and optional extras."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import tempfile
 from pathlib import Path
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pandas as pd
 
@@ -59,3 +60,17 @@ def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | No
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"error: {msg}", file=sys.stderr)
         return 2
+
+
+class MissingDependencyError(OSError):
+    """An optional package is not installed (an OSError, so ``run_cli`` prints one ``error:`` line)."""
+
+
+def require_extra(module: str, package: str, extra: str, command: str) -> Any:
+    """Import ``module`` of an optional ``package``, or raise MissingDependencyError naming the extra
+    of pyproject.toml that installs it (``pip install -e .[extra]``)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingDependencyError(
+            f"{package} is not installed; {command} needs the {extra} extra: pip install -e .[{extra}]") from None

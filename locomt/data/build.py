@@ -18,7 +18,9 @@ split's ``video``/``audio`` arrays get a clip axis: (N, K, ...). Train and val k
 is part of the cache key (of the whole cache: a cache is one directory); K = 1 leaves the key as it was.
 
 Missing, zero-length, truncated, corrupt and (with ``data.skip_silent``) silent media are
-reported and skipped; ``strict=True`` stops at the first one with a one-line ValueError.
+reported and skipped; ``strict=True`` stops at the first one with a one-line ValueError. An item
+without media whose clip the media root's ``missing.csv`` lists (``python -m locomt.fetch`` could
+not get it) is reported as ``unavailable`` with the fetch's reason (:mod:`locomt.data.missing`).
 When ``data.root`` is missing and ``data.synthetic`` holds ``locomt.synth`` arguments, the
 synthetic dataset is generated there first (:func:`locomt.data.datasets.ensure_root`).
 """
@@ -41,6 +43,7 @@ from locomt.data.cache import SPLITS, Cache, cache_for, cache_key, media_error_k
 from locomt.data.consolidate import consolidate
 from locomt.data.datasets import Item, ensure_root, plan_dataset
 from locomt.data.media import MediaError, MediaFiles
+from locomt.data.missing import MISSING_CSV, skipped_summary, unavailable_error, unavailable_media
 from locomt.data.video import read_video
 
 if TYPE_CHECKING:
@@ -173,6 +176,7 @@ def prepare(
         raise ValueError(f"--workers {workers}; expected at least 1")
     need = tuple(m for m in data.modalities if m in ("video", "audio"))
     errors: dict[tuple[str, int], dict[str, str]] = {}
+    unavailable = unavailable_media(plan.media_root)  # the clips python -m locomt.fetch could not get
     todo: list[_Job] = []
     n_earlier = 0
     for item in plan.items:
@@ -184,6 +188,7 @@ def prepare(
             continue
         err = _missing_error(item, need, plan.media_root)
         if err is not None:
+            err = unavailable_error(item.item_id, unavailable, plan.media_root) or err
             cache.write_error(item.split, item.row, **err)
             errors[(item.split, item.row)] = err
             continue
@@ -241,7 +246,8 @@ def prepare(
     if decoded:
         log(f"decoded {decoded} items in {seconds:.1f} s ({decoded / seconds:.1f} items/s)")
     if errors:
-        log(f"skipped {len(errors)} item(s) with unusable media; see {cache.path / 'report.csv'}")
+        log(skipped_summary((e["kind"] for e in errors.values()), cache.path / "report.csv",
+                            plan.media_root / MISSING_CSV))
     counts = consolidate(cache, plan, data, errors)
     log(f"cache ready: {cache.path} ({', '.join(f'{s} {n}' for s, n in counts.items())})")
     return PrepareResult(cache, False, counts, len(errors), decoded, seconds)

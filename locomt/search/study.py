@@ -25,23 +25,25 @@ STUDY_FILE = "study.db"
 POINTER_FILE = "sweep.json"  # where the study lives, for locomt.report
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 DIRECTIONS = ("maximize", "minimize")  # validation metric, GFLOPs
+GFLOPS = "gflops"  # the second objective's metric name (the first is the dataset's, e.g. val/acc)
 
 
 class SweepError(ValueError):
     """A sweep that cannot start or go on: bad space, unreachable storage, a failed worker."""
 
 
-def open_storage(url: str, heartbeat: int) -> optuna.storages.RDBStorage:
-    """An Optuna RDB storage with heartbeats (stale trials are failed and retried twice at most)."""
+def open_storage(url: str, heartbeat: int | None) -> optuna.storages.RDBStorage:
+    """An Optuna RDB storage with heartbeats (stale trials are failed and retried twice at most);
+    ``heartbeat`` None: none, for a reader (report, dashboard) that runs no trial."""
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    beats = {} if heartbeat is None else {
+        "heartbeat_interval": heartbeat, "grace_period": 3 * heartbeat,
+        "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)}
     for attempt in range(4):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(
-                    url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
-                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2),
-                )
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **beats)
         except Exception as err:
             # Workers starting together on an empty database race to create Optuna's tables; the
             # loser sees a duplicate key or an existing table, and succeeds once they exist.
@@ -75,19 +77,25 @@ def redact(url: str) -> str:
 
 def create_or_load(storage: optuna.storages.BaseStorage, name: str, metric: str) -> tuple[optuna.Study, bool]:
     """The study ``name`` and whether this call created it (with the two directions); an existing
-    study is loaded and checked."""
+    study is loaded and checked. Either way its objectives carry Optuna's metric names (``metric``,
+    ``gflops``), which optuna-dashboard and Optuna's plots label their axes with."""
     directions = [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
     try:
-        return optuna.create_study(storage=storage, study_name=name, directions=list(DIRECTIONS)), True
+        study = optuna.create_study(storage=storage, study_name=name, directions=list(DIRECTIONS))
+        created = True
     except optuna.exceptions.DuplicatedStudyError:
-        study = optuna.load_study(study_name=name, storage=storage)
+        study, created = optuna.load_study(study_name=name, storage=storage), False
     if study.directions != directions:
         raise SweepError(f"study {name!r} exists with directions {[d.name for d in study.directions]}; expected "
                          "MAXIMIZE (validation metric), MINIMIZE (GFLOPs): give another --study name")
     if study.user_attrs.get("metric", metric) != metric:
         raise SweepError(f"study {name!r} optimises {study.user_attrs['metric']!r}, this dataset's metric is "
                          f"{metric!r}: give another --study name")
-    return study, False
+    if study.metric_names != [metric, GFLOPS]:  # a study made before the names were set gets them now
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([metric, GFLOPS])
+    return study, created
 
 
 @dataclass
@@ -154,8 +162,9 @@ def write_pointer(out: Path, study_name: str, storage: str | None) -> Path:
     return atomic_write_text(out / POINTER_FILE, json.dumps(pointer, indent=2) + "\n")
 
 
-def load_study_from(folder: Path, storage: str | None, study: str | None) -> optuna.Study:
-    """The study a results folder was written from (its ``sweep.json``), or the one given."""
+def find_study(folder: Path, storage: str | None, study: str | None) -> tuple[optuna.storages.RDBStorage, str]:
+    """The opened storage and the name of the study a results folder was written from (its
+    ``sweep.json``, else the ``study.db`` in it), or of the one given; SweepError when there is none."""
     pointer = folder / POINTER_FILE
     info = {}
     if pointer.is_file():
@@ -167,21 +176,27 @@ def load_study_from(folder: Path, storage: str | None, study: str | None) -> opt
     url = storage or info.get("storage") or (f"sqlite:///{folder / STUDY_FILE}" if (folder / STUDY_FILE).is_file()
                                              else None)
     if url is None:
-        raise SweepError(f"{folder} has no {POINTER_FILE} or {STUDY_FILE}; expected a folder written by "
-                         "python -m locomt.sweep, or give --storage URL")
+        what = (f"{folder} has no {STUDY_FILE} (its {POINTER_FILE} names no other storage)" if pointer.is_file()
+                else f"{folder} has no {POINTER_FILE} or {STUDY_FILE}")
+        raise SweepError(f"{what}; expected a folder written by python -m locomt.sweep (run make sweep "
+                         f"DATASET={folder.name} first), or give --storage URL")
     if "***" in url:
         raise SweepError(f"{pointer} names a storage with a hidden password ({url}); give it with --storage")
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
         raise SweepError(f"study storage {url} does not exist; run the sweep first (make sweep)")
     name = study or info.get("study")
-    storage_obj = open_storage(url, heartbeat=60)
+    storage_obj = open_storage(url, heartbeat=None)  # a reader: no trial to keep alive
+    names = optuna.get_all_study_names(storage_obj)
     if name is None:
-        names = optuna.get_all_study_names(storage_obj)
         if len(names) != 1:
             raise SweepError(f"{url} holds {len(names)} studies ({', '.join(names)}); give --study NAME")
         name = names[0]
-    try:
-        return optuna.load_study(study_name=name, storage=storage_obj)
-    except KeyError:
-        names = optuna.get_all_study_names(storage_obj)
-        raise SweepError(f"no study {name!r} in {url}; studies there: {', '.join(names) or 'none'}") from None
+    if name not in names:
+        raise SweepError(f"no study {name!r} in {url}; studies there: {', '.join(names) or 'none'}")
+    return storage_obj, name
+
+
+def load_study_from(folder: Path, storage: str | None, study: str | None) -> optuna.Study:
+    """The study a results folder was written from (its ``sweep.json``), or the one given (:func:`find_study`)."""
+    storage_obj, name = find_study(folder, storage, study)
+    return optuna.load_study(study_name=name, storage=storage_obj)
