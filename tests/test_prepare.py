@@ -241,6 +241,7 @@ sys.exit(run_cli(main, sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_killed_prepare_resumes_without_redoing_items(ref, tmp_path, monkeypatch):
     cfg, result = ref
     yaml = tmp_path / "exp.yaml"
@@ -276,6 +277,7 @@ def test_killed_prepare_resumes_without_redoing_items(ref, tmp_path, monkeypatch
         assert np.array_equal(ref_arrays[k], new_arrays[k]), k
 
 
+@pytest.mark.slow
 def test_cli_parallel_workers_match_serial(ref, tmp_path):
     cfg, result = ref
     yaml = tmp_path / "exp.yaml"

@@ -203,6 +203,7 @@ def test_decoded_frames_equal_rendered_frames(audioset_dir):
 # ------------------------------------------------------------------------- learnability
 
 
+@pytest.mark.slow
 def test_fusion_beats_late_fusion_on_decoded_clips(medvidcl_dir):
     """Small MLPs on decoded features: text decides Non-medical; on the medical items a model that
     fuses video and audio is near perfect, averaging per-modality logits is near chance."""
