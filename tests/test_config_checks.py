@@ -91,7 +91,7 @@ def test_an_unknown_choice_lists_the_accepted_ones(key, check, is_list):
     (["data.audio.win_length=600"], "data.audio.win_length=600: expected at most data.audio.n_fft=512"),
     (["data.audio.fmax=9000"], "data.audio.fmax=9000.0: expected at most half of data.audio.sample_rate=16000"),
     (["data.dataset=audioset"], "data.modalities holds 'text' but AudioSet has no text"),
-    (["data.synthetic={n: 1}"], "data.synthetic="),
+    (["data.synthetic={n: 1}"], "data.synthetic.n=1; expected at least 3 clips"),
     (["data.modalities=[video, video]"], "without repeats"),
     (["trainer.devices=[0, 0]"], "trainer.devices=[0, 0]"),
 ])

@@ -21,7 +21,7 @@ class Architecture:
     training only and does not change the cost model."""
 
     backbone: str = field(default="locomt", metadata=one_of(lazy=list_backbones))
-    pattern: str = field(default="half", metadata=text())
+    pattern: str = field(default="half", metadata=text(empty=True))  # "" for a backbone without views
     n_layers: int = field(default=12, metadata=at_least(1))
     n_heads: int = field(default=12, metadata=at_least(1))
     d_model: int = field(default=768, metadata=at_least(1))
