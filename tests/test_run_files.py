@@ -77,7 +77,7 @@ def test_checkpoints_are_read_back_or_refused_in_one_line(tmp_path):
     data = good.read_bytes()
     cases = {"empty.ckpt": (b"", "is empty (0 bytes)"),
              "cut.ckpt": (data[: len(data) // 2], "is truncated"),
-             "junk.ckpt": (b"not a checkpoint at all", "cannot be read (23 bytes)")}
+             "junk.ckpt": (b"not a checkpoint at all", "is not a checkpoint (23 bytes that are no zip archive")}
     for name, (content, needle) in cases.items():
         (ckpt_dir / name).write_bytes(content)
         with pytest.raises(CheckpointError) as err:

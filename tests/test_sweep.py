@@ -343,9 +343,12 @@ def test_killed_sweep_leaves_no_worker_behind(tmp_path, data_sets):
     args = _args(tmp_path, data_sets, SPACE.format(kind="counts", n=4, extra=""), "--n-workers", "2",
                  "--set", "trainer.max_epochs=40")
     proc = _spawn(args)
-    _wait_running(tmp_path, proc)
+    deadline = time.time() + 120
+    while len(children(proc.pid)) < 3:  # two workers and multiprocessing's resource tracker
+        assert proc.poll() is None and time.time() < deadline, proc.stdout.read() if proc.poll() is not None else ""
+        time.sleep(0.2)
+    time.sleep(5)  # the workers are importing or training
     workers = children(proc.pid)
-    assert len(workers) >= 2, workers
     proc.kill()
     proc.wait(timeout=30)
     assert not wait_gone(workers, 15), "sweep workers outlived the killed sweep"

@@ -98,11 +98,11 @@ def test_ddp_ranks_end_with_a_killed_rank_zero(tmp_path, data_overrides):
                              *data_overrides, "trainer.devices=2", "trainer.strategy=ddp", "trainer.max_epochs=50"],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.time() + 300
-    while not (run_dir / "checkpoints" / "last.ckpt").exists():  # both ranks are training
+    while not children(proc.pid):  # rank 0 has launched rank 1
         assert proc.poll() is None and time.time() < deadline
         time.sleep(0.2)
+    time.sleep(8)  # rank 1 is past its start (and the ranks are setting up or training)
     ranks = children(proc.pid)
-    assert ranks, "rank 0 started no other rank"
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert not wait_gone(ranks, 15), "a DDP rank outlived rank 0"

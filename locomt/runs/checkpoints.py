@@ -13,6 +13,7 @@ naming it and what is wrong, never a silent fresh start.
 from __future__ import annotations
 
 import io
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,9 @@ def read_training_checkpoint(path: str | Path) -> dict[str, Any]:
     naming the file and what is wrong with it otherwise."""
     path = Path(path)
     reason = unreadable_reason(path)
-    if reason is not None:  # empty, truncated or corrupt: known before loading it
+    if reason is None and not zipfile.is_zipfile(path):
+        reason = f"is not a checkpoint ({path.stat().st_size} bytes that are no zip archive, which torch.save writes)"
+    if reason is not None:  # empty, truncated, corrupt or something else: known before loading it
         raise CheckpointError(f"checkpoint {path} {reason}; it cannot be resumed from")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
