@@ -226,3 +226,19 @@ def test_an_empty_split_stops_before_training(tmp_path, capsys):
     assert err.startswith("error: split 'val' has 0 items: ") and str(report) in err, err
     assert "items were skipped for missing or unusable media" in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_running_out_of_memory_is_one_line(tiny_synthetic, tmp_path, capsys, monkeypatch):
+    from locomt.task import MultimodalTask
+
+    def no_memory(self, batch, batch_idx):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: not enough memory: you tried to "
+                           "allocate 68719476736 bytes.")
+
+    monkeypatch.setattr(MultimodalTask, "training_step", no_memory)
+    args = ["--config", str(CONFIG), "--run-dir", str(tmp_path / "run"), *tiny_synthetic]
+    assert run_cli(main, args) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: out of memory in epoch 0 (") and "lower data.batch_size=8" in err, err
+    assert not (tmp_path / "run").exists()
