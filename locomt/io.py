@@ -1,11 +1,14 @@
-"""Small shared I/O helpers: atomic file writes, the one-line error exit of every CLI, and optional extras."""
+"""Small shared I/O helpers: atomic file writes, what is wrong with an unreadable file, the one-line
+exit of every CLI (errors, Ctrl-C and SIGTERM), and optional extras."""
 
 from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
@@ -19,19 +22,34 @@ os.umask(_UMASK)
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it is renamed to ``path`` (with the mode
-    ``open`` would give), on any error it is removed: readers never see a half-written file."""
+    """Yield a temporary path beside ``path``; on success it is flushed to disk and renamed to
+    ``path`` (with the mode ``open`` would give), on any error it is removed: readers never see a
+    half-written file, and a full disk leaves the previous file as it was. An OSError names ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+    except OSError as err:
+        raise _naming(err, path) from None
     try:
         yield Path(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise _naming(err, path) from None
         raise
+
+
+def _naming(err: OSError, path: Path) -> OSError:
+    """``err`` with ``path`` as its file name (a full disk says which file it could not write)."""
+    if err.filename is not None and not str(err.filename).endswith(".tmp"):
+        return err
+    return type(err)(err.errno, err.strerror or str(err), str(path))
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -51,15 +69,79 @@ def atomic_write_csv(df: pd.DataFrame, path: str | Path) -> Path:
     return atomic_write_text(path, df.to_csv(index=False))
 
 
+def unreadable_reason(path: str | Path, err: BaseException | None = None) -> str | None:
+    """What is wrong with a file (empty, a truncated or corrupt zip archive such as a torch
+    checkpoint, or else the first line of ``err``, the reader's own error), in a few words that
+    follow its path; None when nothing is found wrong and there is no ``err``."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        return e.strerror or type(e).__name__
+    if size == 0:
+        return "is empty (0 bytes)"
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head == b"PK\x03\x04":  # a zip archive: torch.save's format
+        if not zipfile.is_zipfile(path):
+            return f"is truncated ({size} bytes; its zip archive has no end record)"
+        try:
+            with zipfile.ZipFile(path) as z:
+                bad = z.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError) as e:
+            return f"is corrupt ({size} bytes; {e})"
+        if bad is not None:
+            return f"is corrupt ({size} bytes; {bad} fails its CRC check)"
+    if err is None:
+        return None
+    first = (str(err).strip().splitlines() or [""])[0][:200]
+    return f"cannot be read ({size} bytes): {type(err).__name__}" + (f": {first}" if first else "")
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be, so that a terminated command cleans up the same way."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Interrupted(f"signal {signum}")
+
+
+def error_line(err: BaseException) -> str:
+    """The one line a CLI prints for ``err``: an OSError names its file, a KeyError its key."""
+    if isinstance(err, KeyError) and err.args:
+        return str(err.args[0])
+    if isinstance(err, OSError) and err.filename is not None and err.strerror:
+        return f"{err.filename}: {err.strerror}"
+    return " ".join(str(err).split()) or type(err).__name__
+
+
 def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
-    """Run a CLI ``main``; bad input (ValueError, KeyError, OSError such as a missing file, or an
-    ArithmeticError such as a non-finite loss) becomes one ``error:`` line on stderr and exit 2."""
+    """Run a CLI ``main``; bad input (ValueError, KeyError, OSError such as a missing file or a full
+    disk, or an ArithmeticError such as a non-finite loss) becomes one ``error:`` line on stderr and
+    exit 2; Ctrl-C and SIGTERM (raised as KeyboardInterrupt, so ``finally`` blocks and worker pools
+    clean up) one ``interrupted`` line and exit 130. Anything else is a bug and keeps its traceback."""
+    previous = None
+    if threading_main():
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(main(argv) or 0)
     except (ValueError, KeyError, OSError, ArithmeticError) as err:
-        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"error: {msg}", file=sys.stderr)
+        print(f"error: {error_line(err)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as err:
+        what = "terminated (SIGTERM)" if isinstance(err, Interrupted) else "interrupted (Ctrl-C)"
+        print(f"{what}: stopped; what was finished is kept", file=sys.stderr)
+        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def threading_main() -> bool:
+    """Whether this is the main thread (the only one that may set signal handlers)."""
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 class MissingDependencyError(OSError):

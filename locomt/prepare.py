@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"decoding processes (default min(4, cores) = {default_workers()})")
     p.add_argument("--strict", action="store_true", help="stop at the first unusable media file (exit status 2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    a = p.parse_args(argv)
+    a = p.parse_intermixed_args(argv)
     cfg: ExperimentConfig = load_config(a.config, a.overrides)
     prepare(cfg.data, workers=a.workers, strict=a.strict, progress=not a.no_progress)
     return 0

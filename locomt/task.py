@@ -4,8 +4,8 @@ Batches are ``(inputs, target)``: inputs a dict keyed by modality name, target c
 (``multiclass``, cross-entropy; metrics accuracy and macro F1) or a multi-hot float matrix
 (``multilabel``, binary cross-entropy; metric mAP = macro average precision). Metrics are logged
 as ``val/acc``, ``val/f1``, ``val/mAP``, ``test/...``. At the start of fitting the task logs
-parameters, GMACs and GFLOPs per example (from ``locomt.cost``) and, after every training epoch,
-examples per second.
+parameters, GMACs and GFLOPs per example (from ``locomt.cost``) and, with every epoch's validation
+metrics, training examples per second.
 
 MBT's training recipe, each off by default (``OptimConfig``): ``label_smoothing`` s turns the
 training targets into y(1 - s) + s/K (softmax and sigmoid alike, as scenic's
@@ -159,19 +159,25 @@ class MultimodalTask(L.LightningModule):
         self._eval_step(batch, self.test_metrics, "test")
 
     def on_fit_start(self) -> None:
+        if self.trainer.ckpt_path is not None:  # a resumed run logged these when it started
+            return
         cost = analytic_cost(self.model_cfg)
         stats = {"model/params": float(sum(p.numel() for p in self.model.parameters())),
                  "model/gmacs": cost.gmacs, "model/gflops": cost.gflops}
-        if self.logger is not None:
-            self.logger.log_metrics(stats, step=0)
+        for logger in self.loggers:
+            logger.log_metrics(stats, step=0)
 
     def on_train_epoch_start(self) -> None:
         self._epoch_start, self._epoch_examples = time.perf_counter(), 0
 
-    def on_train_epoch_end(self) -> None:
+    def on_validation_epoch_start(self) -> None:
+        """Training examples per second of the epoch (its training batches only), logged with the
+        epoch's validation metrics, so that an epoch's log is complete when its checkpoint is written."""
         seconds = time.perf_counter() - self._epoch_start
-        if seconds > 0:
-            self.log("train/examples_per_s", self._epoch_examples / seconds)
+        if self.trainer.training or self.trainer.sanity_checking or not self._epoch_examples or seconds <= 0:
+            return
+        self.log("train/examples_per_s", self._epoch_examples / seconds)
+        self._epoch_examples = 0
 
     def configure_optimizers(self):
         o = self.optim

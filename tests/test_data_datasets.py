@@ -38,7 +38,8 @@ def test_every_dataset_declares_files_modalities_and_task(name):
     assert ds.files and all(isinstance(f, str) and f for f in ds.files)
     assert ds.modalities and set(ds.modalities) <= set(MODALITIES)
     assert ds.tasks and set(ds.tasks) <= set(TASKS) and len(set(ds.tasks)) == len(ds.tasks)
-    cfg = load_config(None, [f"data.dataset={name}", "data.root=/nowhere"]).data
+    cfg = load_config(None, [f"data.dataset={name}", "data.root=/nowhere",
+                             f"data.modalities=[{', '.join(ds.modalities)}]"]).data
     assert "/nowhere" in ds.how_to_get(cfg) and "\n" not in ds.how_to_get(cfg)
     assert ("python -m locomt.synth" in ds.how_to_get(cfg)) == ds.synthetic
 
@@ -81,9 +82,10 @@ def test_classes_without_data_reads_metadata_only(name, tmp_path):
 
 
 def test_audioset_class_count_without_a_class_table(tmp_path):
-    synthetic = load_config(None, ["data.dataset=audioset", f"data.root={tmp_path}", "data.synthetic={n: 30}"]).data
+    av = "data.modalities=[video, audio]"
+    synthetic = load_config(None, ["data.dataset=audioset", f"data.root={tmp_path}", "data.synthetic={n: 30}", av]).data
     assert classes_without_data(synthetic) == (len(AUDIOSET_CLASSES), None)  # locomt.synth's own table
-    official = load_config(None, ["data.dataset=audioset", f"data.root={tmp_path}"]).data
+    official = load_config(None, ["data.dataset=audioset", f"data.root={tmp_path}", av]).data
     n, note = classes_without_data(official)
     assert n == 527 and "class_labels_indices.csv not found" in note and "527" in note
     assert list(tmp_path.iterdir()) == []

@@ -160,7 +160,7 @@ def test_loader_workers(mv):
 
 
 def test_errors(tmp_path):
-    with pytest.raises(ValueError, match=r"data.dataset 'ucf101' is unknown; expected one of audioset, medvidcl"):
+    with pytest.raises(ValueError, match=r"data.dataset='ucf101': expected one of audioset, medvidcl"):
         build_datamodule(load_config(None, ["data.dataset=ucf101"]))
     dm = build_datamodule(load_config(None, [f"data.root={tmp_path / 'none'}"]), progress=False)
     with pytest.raises(FileNotFoundError, match=r"none does not exist.*python -m locomt.synth --layout medvidcl"):

@@ -123,7 +123,7 @@ def test_bad_inputs_name_what_was_expected():
         model({**x, "video": x["video"][:, :, :2]})
     with pytest.raises(KeyError, match="inputs lack modalities \\['text'\\]"):
         model({k: v for k, v in x.items() if k != "text"})
-    with pytest.raises(ValueError, match="fusion_layer=5 must be in 0..n_layers=3"):
+    with pytest.raises(ValueError, match="fusion_layer=5: expected an integer in 0..n_layers=3"):
         small_config(fusion_layer=5)
     with pytest.raises(ValueError, match="code 'S' must be one lower-case letter"):
         ModalitySpec("x", "S", "features", length=2, feature_dim=3)
@@ -167,7 +167,7 @@ def test_drop_path_rates_rise_linearly_to_the_last_layer():
     rates = [[blk.drop_path.p if isinstance(blk.drop_path, DropPath) else 0.0 for blk in _blocks(layer)]
              for layer in model.backbone.layers]
     assert rates == [[0.0] * 3, [pytest.approx(0.1)] * 3, [pytest.approx(0.2)], [pytest.approx(0.3)]]
-    with pytest.raises(ValueError, match=r"drop_path=1.5 must be in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"drop_path=1.5: expected a number in \[0.0, 1.0\]"):
         small_config(drop_path=1.5)
 
 

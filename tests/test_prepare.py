@@ -29,6 +29,7 @@ from locomt.data.text import WordTokenizer
 from locomt.data.video import read_video
 from locomt.io import run_cli
 from locomt.prepare import main as prepare_main
+from tests.procs import children, wait_gone
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -342,6 +343,69 @@ def test_strict_stops_with_one_line_error(broken, tmp_path, capsys):
     assert not list((tmp_path / "c").glob("*/COMPLETE"))
 
 
+def test_strict_on_a_complete_cache_with_skipped_media_fails_as_a_fresh_strict_run(broken, tmp_path, capsys):
+    root, kinds = broken
+    yaml = tmp_path / "exp.yaml"
+    yaml.write_text(f"data: {{dataset: medvidcl, root: '{root}', cache_dir: '{tmp_path / 'c'}'}}\n")
+    args = ["--config", str(yaml), *SMALL, "--workers", "1", "--no-progress"]
+    assert run_cli(prepare_main, args) == 0  # without --strict: built, six items skipped
+    capsys.readouterr()
+    assert run_cli(prepare_main, [*args, "--strict"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --strict:") and "report.csv" in err and "\n" not in err
+    assert any(i in err for i in kinds)
+
+
+SLOW_WORKERS = """
+import sys, time
+import locomt.data.build as build
+from locomt.io import run_cli
+from locomt.prepare import main
+
+real_init, real_decode = build._init_worker, build.decode_media
+
+def slow(*a, **k):
+    time.sleep(0.5)
+    return real_decode(*a, **k)
+
+def slow_init(parent):  # runs in each worker (imported from this file, which is on the workers' sys.path)
+    real_init(parent)
+    build.decode_media = slow
+
+if __name__ == "__main__":
+    import slowprep
+    build._init_worker = slowprep.slow_init
+    sys.exit(run_cli(main, sys.argv[1:]))
+"""
+
+
+def test_workers_end_with_a_killed_or_interrupted_prepare(ref, tmp_path):
+    """SIGKILL (no cleanup at all) and Ctrl-C of the parent: no decoding worker outlives it."""
+    cfg, result = ref
+    (tmp_path / "slowprep.py").write_text(SLOW_WORKERS)
+    for n, sig in enumerate((signal.SIGKILL, signal.SIGINT)):
+        yaml = tmp_path / f"exp{n}.yaml"
+        cache = tmp_path / f"cache{n}"
+        yaml.write_text(f"data: {{dataset: medvidcl, root: '{cfg.data.root}', cache_dir: '{cache}'}}\n")
+        args = [sys.executable, str(tmp_path / "slowprep.py"), "--config", str(yaml), *SMALL, "--workers", "2",
+                "--no-progress"]
+        proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        deadline = time.monotonic() + 60
+        while len(list(cache.rglob("*.npz"))) < 2:
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, "prepare stored no item in 60 s"
+            time.sleep(0.05)
+        workers = children(proc.pid)
+        assert len(workers) >= 2, workers
+        proc.send_signal(sig)
+        err = proc.communicate(timeout=60)[1]
+        assert not wait_gone(workers), f"workers outlived prepare ({sig.name})"
+        if sig == signal.SIGINT:
+            assert proc.returncode == 130 and "Traceback" not in err, err
+            assert err.strip().splitlines()[-1] == "interrupted (Ctrl-C): stopped; what was finished is kept"
+
+
 # --------------------------------------------------------------------------------------- layouts
 
 
@@ -433,8 +497,9 @@ def test_synthetic_root_is_generated_on_first_use(tmp_path):
     other = config("medvidcl", root, tmp_path / "c", "data.synthetic={n: 9, seed: 2, size: 32}")
     with pytest.raises(ValueError, match=r"made with n=6, but data.synthetic asks for n=9; delete"):
         ensure_root(other.data, progress=False)
-    bad = config("medvidcl", tmp_path / "x", tmp_path / "c", "data.synthetic={layout: audioset}")
+    # a data.synthetic that locomt.synth would refuse is refused when the config is built
     with pytest.raises(ValueError, match="does not match data.dataset 'medvidcl'"):
-        ensure_root(bad.data, progress=False)
+        config("medvidcl", tmp_path / "x", tmp_path / "c", "data.synthetic={layout: audioset}")
     with pytest.raises(ValueError, match="unknown key 'colours'"):
-        ensure_root(config("medvidcl", tmp_path / "y", tmp_path, "data.synthetic={colours: 3}").data)
+        config("medvidcl", tmp_path / "y", tmp_path, "data.synthetic={colours: 3}")
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

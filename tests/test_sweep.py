@@ -26,6 +26,7 @@ from locomt.report import main as report_main
 from locomt.search.space import SweepSpace, pattern_params, suggest_pattern, trial_config
 from locomt.sweep import main
 from locomt.runs import config_key
+from tests.procs import children, wait_gone
 
 pytestmark = pytest.mark.slow  # every test here trains or runs the command
 
@@ -149,6 +150,33 @@ def test_unknown_dataset_and_missing_data(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err.strip()
     assert "data/medvidcl" in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--n-trials", "0"], "--n-trials 0: expected 1 or more"),
+    (["--n-trials", "-3"], "--n-trials -3: expected 1 or more"),
+    (["--n-workers", "0"], "--n-workers 0: expected 1 or more"),
+    (["--set", "trainer.devices=0"], "trainer.devices=0: expected a number of devices >= 1"),
+    (["--set", "trainer.accelerator=gpu"], "trainer.accelerator='gpu': this machine has no CUDA GPU"),
+    (["--set", "trainer.max_epochs=-1"], "trainer.max_epochs=-1: expected an integer >= 1"),
+])
+def test_bad_numbers_and_devices_stop_before_a_study_exists(tmp_path, data_sets, capsys, extra, message):
+    if "trainer.accelerator=gpu" in extra and __import__("torch").cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    args = _args(tmp_path, data_sets, SPACE.format(kind="counts", n=2, extra=""), *extra)
+    assert run_cli(main, args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "runs").exists()
+
+
+def test_a_param_value_the_config_refuses_stops_before_a_study_exists(tmp_path, data_sets, capsys):
+    extra = "params: {model.fusion_layer: {choices: [1, 9]}}"
+    assert run_cli(main, _args(tmp_path, data_sets, SPACE.format(kind="counts", n=2, extra=extra))) == 2
+    err = capsys.readouterr().err.strip()
+    assert "params.model.fusion_layer: the value 9 is refused: model.fusion_layer=9: expected an integer in " \
+           "0..model.n_layers=2" in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "out").exists()
 
 
 def test_unreachable_storage(tmp_path, data_sets, capsys):
@@ -318,8 +346,8 @@ def test_ctrl_c_then_rerun_retries_the_interrupted_trial(tmp_path, data_sets):
     waiting = [t for t in study.trials if t.state == TrialState.WAITING]
     assert [t.user_attrs["retry_of"] for t in waiting if "retry_of" in t.user_attrs] == [victim.number]
     # the retry resumes the interrupted run from its checkpoint and the study completes
-    ckpt = tmp_path / "runs" / "configs" / victim.user_attrs["key"] / "checkpoints" / "interrupted.ckpt"
-    assert ckpt.exists()
+    ckpt = tmp_path / "runs" / "configs" / victim.user_attrs["key"] / "checkpoints" / "last.ckpt"
+    assert ckpt.exists()  # its newest finished epoch
     assert run_cli(main, [*args[:-2], "--set", "trainer.max_epochs=40"]) == 0
     study = _study(tmp_path)
     done = [t for t in study.trials if t.state == TrialState.COMPLETE]
@@ -344,6 +372,21 @@ def test_sigkill_stale_trial_is_failed_and_retried(tmp_path, data_sets):
     assert retries[0].user_attrs["label"] == victim.user_attrs["label"]
     done = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert sorted(t.user_attrs["label"] for t in done) == ["joint", "late"]
+
+
+def test_killed_sweep_leaves_no_worker_behind(tmp_path, data_sets):
+    args = _args(tmp_path, data_sets, SPACE.format(kind="counts", n=4, extra=""), "--n-workers", "2",
+                 "--set", "trainer.max_epochs=40")
+    proc = _spawn(args)
+    deadline = time.time() + 120
+    while len(children(proc.pid)) < 3:  # two workers and multiprocessing's resource tracker
+        assert proc.poll() is None and time.time() < deadline, proc.stdout.read() if proc.poll() is not None else ""
+        time.sleep(0.2)
+    time.sleep(5)  # the workers are importing or training
+    workers = children(proc.pid)
+    proc.kill()
+    proc.wait(timeout=30)
+    assert not wait_gone(workers, 15), "sweep workers outlived the killed sweep"
 
 
 def _check_shared_study(study, n_trials):

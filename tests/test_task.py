@@ -117,7 +117,7 @@ def test_label_smoothing_is_the_formula():
             q = t * (1 - s) + s / 3
             want -= (q * _log_sigmoid(z) + (1 - q) * _log_sigmoid(-z)) / 6
     assert float(ml.loss(logits, y, s)) == pytest.approx(want, rel=1e-6)
-    with pytest.raises(ValueError, match=r"label_smoothing=1.0; expected a value in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"label_smoothing=1.0: expected a number in \[0.0, 1.0\)"):
         OptimConfig(label_smoothing=1.0)
 
 

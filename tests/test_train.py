@@ -1,5 +1,5 @@
 """`python -m locomt.train` end to end on a small synthetic MedVidCL-layout set: run directory,
-determinism, resume after an interrupt, one-line errors, and DDP on two CPU processes."""
+determinism, one-line errors, and DDP on two CPU processes (resume: tests/test_resume.py)."""
 
 import json
 import os
@@ -15,6 +15,7 @@ from locomt.config import load_config
 from locomt.io import run_cli
 from locomt.runs import RunRecord, train
 from locomt.train import main
+from tests.procs import children, wait_gone
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "experiments" / "synthetic-medvidcl.yaml"
@@ -66,31 +67,6 @@ def test_cli_writes_config_and_rejects_bad_input(tmp_path, data_overrides, capsy
 
 
 @pytest.mark.slow
-def test_interrupt_then_resume(tmp_path, data_overrides):
-    run_dir = tmp_path / "interrupted"
-    cmd = [sys.executable, "-m", "locomt.train", "--config", str(CONFIG), "--run-dir", str(run_dir),
-           *data_overrides, "trainer.max_epochs=8"]
-    # SIGINT back to its default in the child: a shell that starts CI in the background ignores it,
-    # and Python then never raises KeyboardInterrupt
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.time() + 120
-    while not (run_dir / "checkpoints" / "last.ckpt").exists() and time.time() < deadline:
-        time.sleep(0.5)
-    assert (run_dir / "checkpoints" / "last.ckpt").exists(), proc.stdout.read() if proc.poll() is not None else ""
-    proc.send_signal(signal.SIGINT)  # Ctrl-C
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode != 0, out
-    assert not (run_dir / "metrics.json").exists()
-    assert (run_dir / "checkpoints" / "interrupted.ckpt").is_file(), out
-    done = subprocess.run([sys.executable, "-m", "locomt.train", "--resume", str(run_dir)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["epochs"] == 8
-
-
-@pytest.mark.slow
 def test_ddp_on_two_cpu_processes(tmp_path, data_overrides):
     run_dir = tmp_path / "ddp"
     env = {k: v for k, v in os.environ.items() if k != "LOCOMT_RUN_DIR"}
@@ -112,3 +88,21 @@ def test_precision_auto_follows_the_device(monkeypatch):
     assert resolve_precision("auto", "auto") == "16-mixed"
     assert resolve_precision("auto", "cpu") == "32-true"
     assert resolve_precision("bf16-mixed", "cpu") == "bf16-mixed"
+
+
+@pytest.mark.slow
+def test_ddp_ranks_end_with_a_killed_rank_zero(tmp_path, data_overrides):
+    run_dir = tmp_path / "ddp"
+    env = {k: v for k, v in os.environ.items() if k not in ("LOCOMT_RUN_DIR", "LOCOMT_PARENT_PID")}
+    proc = subprocess.Popen([sys.executable, "-m", "locomt.train", "--config", str(CONFIG), "--run-dir", str(run_dir),
+                             *data_overrides, "trainer.devices=2", "trainer.strategy=ddp", "trainer.max_epochs=50"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 300
+    while not children(proc.pid):  # rank 0 has launched rank 1
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.2)
+    time.sleep(8)  # rank 1 is past its start (and the ranks are setting up or training)
+    ranks = children(proc.pid)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert not wait_gone(ranks, 15), "a DDP rank outlived rank 0"

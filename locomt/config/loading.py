@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from locomt.config.schema import ExperimentConfig
+from locomt.constraints import section
 from locomt.modalities import DEFAULT_CODES, ModalitySpec
 from locomt.models.config import ModelConfig
 
@@ -29,6 +30,13 @@ class ConfigError(ValueError):
 
 def _is_dataclass_type(tp: Any) -> bool:
     return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def _type_name(tp: Any) -> str:
+    """``float | None`` -> ``a number or null``."""
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false", type(None): "null"}
+    args = typing.get_args(tp) or (tp,)
+    return " or ".join(names.get(a, getattr(a, "__name__", str(a))) for a in args)
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
@@ -47,10 +55,10 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
                 return _coerce(value, arg, where)
             except ConfigError:
                 continue
-        raise ConfigError(f"{where}: {value!r} is not a {tp}")
+        raise ConfigError(f"{where}={value!r}: expected {_type_name(tp)}")
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: {value!r} is not a list")
+            raise ConfigError(f"{where}={value!r}: expected a list")
         args = typing.get_args(tp)
         inner = args[0] if args else Any
         return tuple(_coerce(v, inner, where) for v in value)
@@ -59,25 +67,25 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             try:
                 return float(value)
             except ValueError:
-                raise ConfigError(f"{where}: {value!r} is not a number") from None
+                raise ConfigError(f"{where}={value!r}: expected a number") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: {value!r} is not a number")
+            raise ConfigError(f"{where}={value!r}: expected a number")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: {value!r} is not an integer")
+            raise ConfigError(f"{where}={value!r}: expected an integer")
         return value
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{where}: {value!r} is not true/false")
+            raise ConfigError(f"{where}={value!r}: expected true or false")
         return value
     if tp is str:
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ConfigError(f"{where}: {value!r} is not a string")
+            raise ConfigError(f"{where}={value!r}: expected a string")
         return str(value)
     if tp is dict or origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{where}: {value!r} is not a mapping")
+            raise ConfigError(f"{where}={value!r}: expected a mapping")
         return dict(value)
     if _is_dataclass_type(tp):
         return from_dict(tp, value, where)
@@ -97,10 +105,15 @@ def from_dict(cls: type, data: Any, where: str = "config") -> Any:
         key = f"{where}.{unknown[0]}" if where != "config" else unknown[0]
         raise ConfigError(f"unknown config key {key!r}; keys there are {', '.join(names)}")
     kwargs = {k: _coerce(v, hints[k], f"{where}.{k}" if where != "config" else k) for k, v in data.items()}
+    prefix = "" if where == "config" else where
     try:
-        return cls(**kwargs)
+        with section(prefix):  # the declared constraints and cross-field rules name dotted keys
+            return cls(**kwargs)
+    except ConfigError:
+        raise
     except ValueError as err:
-        raise ConfigError(f"{where}: {err}") from None
+        msg = str(err)
+        raise ConfigError(msg if not prefix or msg.startswith(prefix) else f"{prefix}: {msg}") from None
 
 
 def to_dict(cfg: Any) -> Any:

@@ -4,25 +4,70 @@ and writing configs is ``locomt.config.loading``; everything is importable from 
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from locomt.constraints import at_least, between, check_fields, custom, each, key, one_of, positive, text
+from locomt.modalities import DEFAULT_CODES
 from locomt.models.config import Architecture
+from locomt.models.registry import takes_pattern
+from locomt.pattern import resolve_pattern
 
 #: ImageNet statistics (RGB, 0..1 scale), the usual choice for ViT initialisations.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 VIDEO_BACKEND_NAMES = ("decord", "pyav")
 AUDIO_BACKENDS = ("decord", "pyav")
+SEED_RANGE = between(0, 2**32 - 1, integer=True)  # what numpy and Lightning's seed_everything accept
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")  # Lightning's; whether one is present is checked
+# when a run starts (locomt.runs.preflight)
+PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "transformer-engine",
+              "transformer-engine-float16", "32", "16", "bf16", "64")
+
+
+def _dataset_names() -> list[str]:
+    from locomt.data.datasets import list_datasets
+
+    return list_datasets()
+
+
+def _strategy_names() -> list[str]:
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    return StrategyRegistry.available_strategies()
+
+
+def _devices_ok(v: Any) -> bool:
+    """Lightning's ``devices``: a count >= 1, -1 (all), ``auto``, a list of indices or a string of them."""
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, int):
+        return v >= 1 or v == -1
+    if isinstance(v, str):
+        s = v.strip()
+        if s in ("auto", "-1"):
+            return True
+        parts = [p.strip() for p in s.split(",")]
+        if len(parts) == 1:
+            return parts[0].isdigit() and int(parts[0]) >= 1
+        return all(p.isdigit() for p in parts) and len(set(parts)) == len(parts)
+    if isinstance(v, (list, tuple)):
+        return bool(v) and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v) \
+            and len(set(v)) == len(v)
+    return False
 
 
 @dataclass(frozen=True)
 class TextConfig:
     """Word-level text: the vocabulary is built from the training split only."""
 
-    max_len: int = 32
-    vocab_size: int = 2000
-    min_count: int = 1
+    max_len: int = field(default=32, metadata=at_least(1))
+    vocab_size: int = field(default=2000, metadata=at_least(2))  # with the padding and unknown-word ids
+    min_count: int = field(default=1, metadata=at_least(1))
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass(frozen=True)
@@ -31,14 +76,13 @@ class SpecAugmentConfig:
     ``time_width`` frames and ``freq_masks`` masks of up to ``freq_width`` mel bins, each width
     uniform in 0..max, filled with 0 (the normalised mean). All 0 (the default) = off."""
 
-    time_masks: int = 0
-    time_width: int = 0
-    freq_masks: int = 0
-    freq_width: int = 0
+    time_masks: int = field(default=0, metadata=at_least(0))
+    time_width: int = field(default=0, metadata=at_least(0))
+    freq_masks: int = field(default=0, metadata=at_least(0))
+    freq_width: int = field(default=0, metadata=at_least(0))
 
     def __post_init__(self) -> None:
-        if min(self.time_masks, self.time_width, self.freq_masks, self.freq_width) < 0:
-            raise ValueError(f"{self}: expected counts and widths >= 0")
+        check_fields(self)
 
     @property
     def enabled(self) -> bool:
@@ -49,19 +93,14 @@ class SpecAugmentConfig:
 class VideoConfig:
     """How frames are sampled and normalised; ``backend`` is ``decord`` or ``pyav``."""
 
-    num_frames: int = 8
-    size: int = 64
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-    backend: str = "decord"
+    num_frames: int = field(default=8, metadata=at_least(1))
+    size: int = field(default=64, metadata=at_least(1))
+    mean: tuple[float, float, float] = field(default=IMAGENET_MEAN, metadata=each(between(-1e3, 1e3), length=3))
+    std: tuple[float, float, float] = field(default=IMAGENET_STD, metadata=each(positive(), length=3))
+    backend: str = field(default="decord", metadata=one_of(*VIDEO_BACKEND_NAMES))
 
     def __post_init__(self) -> None:
-        if self.num_frames < 1 or self.size < 1:
-            raise ValueError(f"num_frames={self.num_frames}, size={self.size}; expected both >= 1")
-        if self.backend not in VIDEO_BACKEND_NAMES:
-            raise ValueError(f"video backend {self.backend!r}; expected one of {', '.join(VIDEO_BACKEND_NAMES)}")
-        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
-            raise ValueError(f"mean={self.mean}, std={self.std}; expected 3 values each, std > 0")
+        check_fields(self)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -71,23 +110,31 @@ class VideoConfig:
 class AudioConfig:
     """Log-mel parameters. ``backend`` reads audio tracks inside containers (``decord`` or ``pyav``)."""
 
-    sample_rate: int = 16000
-    n_mels: int = 128
-    hop_length: int = 160
-    win_length: int = 400
-    n_fft: int = 512
-    clip_seconds: float = 8.0
-    fmin: float = 0.0
-    fmax: float | None = None
-    backend: str = "decord"
+    sample_rate: int = field(default=16000, metadata=at_least(1000))
+    n_mels: int = field(default=128, metadata=at_least(1))
+    hop_length: int = field(default=160, metadata=at_least(1))
+    win_length: int = field(default=400, metadata=at_least(1))
+    n_fft: int = field(default=512, metadata=at_least(2))
+    clip_seconds: float = field(default=8.0, metadata=between(0.0, 3600.0, lo_open=True))
+    fmin: float = field(default=0.0, metadata=at_least(0.0, integer=False))
+    fmax: float | None = field(default=None, metadata=custom(
+        "empty (null: half the sample rate) or a number > 0", lambda v: v is None or (v == v and 0 < v < float("inf")),
+        (0.0, -1.0, float("nan"))))
+    backend: str = field(default="decord", metadata=one_of(*AUDIO_BACKENDS))
 
     def __post_init__(self) -> None:
-        if self.backend not in AUDIO_BACKENDS:
-            raise ValueError(f"audio backend {self.backend!r}; expected one of {', '.join(AUDIO_BACKENDS)}")
+        check_fields(self)
         if self.win_length > self.n_fft:
-            raise ValueError(f"win_length={self.win_length} > n_fft={self.n_fft}; expected win_length <= n_fft")
-        if min(self.sample_rate, self.n_mels, self.hop_length, self.win_length) < 1 or self.clip_seconds <= 0:
-            raise ValueError(f"{self}: expected positive sample_rate, n_mels, hop_length, win_length, clip_seconds")
+            raise ValueError(f"{key('win_length')}={self.win_length}: expected at most {key('n_fft')}={self.n_fft}")
+        nyquist = self.sample_rate / 2
+        fmax = nyquist if self.fmax is None else self.fmax
+        if fmax > nyquist:
+            raise ValueError(f"{key('fmax')}={self.fmax}: expected at most half of {key('sample_rate')}={self.sample_rate}")
+        if self.fmin >= fmax:
+            raise ValueError(f"{key('fmin')}={self.fmin}: expected less than {key('fmax')}={fmax:g}")
+        if self.n_frames < 1:
+            raise ValueError(f"{key('clip_seconds')}={self.clip_seconds}: gives {self.n_frames} log-mel frames at "
+                             f"{key('hop_length')}={self.hop_length}; expected at least 1")
 
     @property
     def num_samples(self) -> int:
@@ -114,26 +161,42 @@ class DataConfig:
     a folder holding ``manifest.csv``).
     """
 
-    dataset: str = "medvidcl"  # audioset | medvidcl | manifest
-    root: str = "data/synthetic-medvidcl"  # the metadata files (segment CSVs / split JSONs / manifest)
+    dataset: str = field(default="medvidcl", metadata=one_of(lazy=_dataset_names))  # audioset | medvidcl | manifest
+    root: str = field(default="data/synthetic-medvidcl", metadata=text())  # the metadata (CSVs / JSONs / manifest)
     media_root: str = ""  # clips; default: ROOT/media (manifest: paths are relative to the manifest)
-    cache_dir: str = "data/cache"
-    modalities: tuple[str, ...] = ("video", "audio", "text")
+    cache_dir: str = field(default="data/cache", metadata=text())
+    modalities: tuple[str, ...] = field(default=("video", "audio", "text"),
+                                        metadata=each(one_of("video", "audio", "text"), unique=True))
     video: VideoConfig = field(default_factory=VideoConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     text: TextConfig = field(default_factory=TextConfig)
-    val_fraction: float = 0.1  # AudioSet has no validation split: a seeded slice of train
-    split_seed: int = 0  # seed of that slice
+    # AudioSet has no validation split: a seeded slice of train
+    val_fraction: float = field(default=0.1, metadata=between(0.0, 1.0, hi_open=True))
+    split_seed: int = field(default=0, metadata=SEED_RANGE)  # seed of that slice
     skip_silent: bool = True  # report and skip items whose audio is silent (peak < 1e-4)
     synthetic: dict = field(default_factory=dict)  # locomt.synth arguments when root is generated
-    batch_size: int = 16
-    num_workers: int = 0
+    batch_size: int = field(default=16, metadata=at_least(1))
+    num_workers: int = field(default=0, metadata=between(0, 256, integer=True))
     spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)  # training audio only
-    test_clips: int = 1  # clips per test item (multi-clip evaluation); 1 = one clip over the whole media
+    # clips per test item (multi-clip evaluation); 1 = one clip over the whole media
+    test_clips: int = field(default=1, metadata=between(1, 64, integer=True))
 
     def __post_init__(self) -> None:
-        if self.test_clips < 1:
-            raise ValueError(f"test_clips={self.test_clips}; expected >= 1")
+        check_fields(self)
+        from locomt.data.datasets import check_data
+        from locomt.data.synthetic.config import synth_config
+
+        check_data(self)  # modalities the dataset has
+        if self.synthetic:
+            try:
+                synth_config(self)
+            except (TypeError, ValueError) as err:  # locomt.synth's own messages
+                msg = str(err)
+                if re.match(r"\w+=", msg):  # "n=1; expected at least 3 clips"
+                    msg = f"{key('synthetic')}.{msg}"
+                elif not msg.startswith("data.synthetic"):
+                    msg = f"{key('synthetic')}={self.synthetic}: {msg}"
+                raise ValueError(msg) from None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,53 +206,83 @@ class ModelSection(Architecture):
     checkpoint loaded into every modality before training (``locomt.models.pretrained``;
     ``init_video``: ``central`` or ``average`` tubelet inflation)."""
 
-    video_patch: int = 16
-    video_tubelet: int = 1
-    audio_patch: int = 16
+    video_patch: int = field(default=16, metadata=at_least(1))
+    video_tubelet: int = field(default=1, metadata=at_least(1))
+    audio_patch: int = field(default=16, metadata=at_least(1))
     init_from: str = ""  # a ViT .safetensors/.pth to start from ("" = random initialisation)
-    init_video: str = "central"  # central | average: how the 2-D patch kernel becomes a tubelet kernel
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.init_video not in ("central", "average"):
-            raise ValueError(f"init_video={self.init_video!r}; expected central or average")
+    # how the 2-D patch kernel becomes a tubelet kernel
+    init_video: str = field(default="central", metadata=one_of("central", "average"))
 
 
 @dataclass(frozen=True)
 class OptimConfig:
-    name: str = "adamw"  # adamw | sgd
-    lr: float = 3e-4
-    weight_decay: float = 0.05
-    momentum: float = 0.9
-    warmup_epochs: float = 1.0
-    schedule: str = "cosine"  # cosine | constant
-    grad_clip: float = 1.0
-    label_smoothing: float = 0.0  # s: targets y(1-s) + s/K, softmax and sigmoid alike (scenic's rule)
-    mixup_alpha: float = 0.0  # 0 = off; else lambda ~ Beta(alpha, alpha) per training batch
+    name: str = field(default="adamw", metadata=one_of("adamw", "sgd"))
+    lr: float = field(default=3e-4, metadata=between(0.0, 100.0, lo_open=True))
+    weight_decay: float = field(default=0.05, metadata=at_least(0.0, integer=False))
+    momentum: float = field(default=0.9, metadata=between(0.0, 1.0, hi_open=True))
+    warmup_epochs: float = field(default=1.0, metadata=at_least(0.0, integer=False))
+    schedule: str = field(default="cosine", metadata=one_of("cosine", "constant"))
+    grad_clip: float = field(default=1.0, metadata=at_least(0.0, integer=False))  # 0 = no clipping
+    # s: targets y(1-s) + s/K, softmax and sigmoid alike (scenic's rule)
+    label_smoothing: float = field(default=0.0, metadata=between(0.0, 1.0, hi_open=True))
+    # 0 = off; else lambda ~ Beta(alpha, alpha) per training batch
+    mixup_alpha: float = field(default=0.0, metadata=at_least(0.0, integer=False))
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing={self.label_smoothing}; expected a value in [0, 1)")
-        if self.mixup_alpha < 0:
-            raise ValueError(f"mixup_alpha={self.mixup_alpha}; expected >= 0 (0 = no mixup)")
+        check_fields(self)
 
 
 @dataclass(frozen=True)
 class TrainerConfig:
-    max_epochs: int = 10
-    accelerator: str = "auto"
-    devices: Any = 1
-    strategy: str = "auto"
-    precision: str = "auto"  # auto: 16-mixed on CUDA, 32-true elsewhere; or any Lightning precision
-    log_every_n_steps: int = 10
-    out_dir: str = "runs"
+    max_epochs: int = field(default=10, metadata=at_least(1))
+    accelerator: str = field(default="auto", metadata=one_of(*ACCELERATORS))
+    devices: Any = field(default=1, metadata=custom(
+        "a number of devices >= 1, -1 (all), auto, or a list of device indices", _devices_ok, (0, -2, "x", [], 1.5)))
+    strategy: str = field(default="auto", metadata=one_of("auto", lazy=_strategy_names))
+    # auto: 16-mixed on CUDA, 32-true elsewhere; or a Lightning precision
+    precision: str = field(default="auto", metadata=one_of(*PRECISIONS))
+    log_every_n_steps: int = field(default=10, metadata=at_least(1))
+    out_dir: str = field(default="runs", metadata=text())
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    name: str = "experiment"
-    seed: int = 0
+    name: str = field(default="experiment", metadata=text(forbid="/\\"))  # names run folders NAME-TIMESTAMP
+    seed: int = field(default=0, metadata=SEED_RANGE)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelSection = field(default_factory=ModelSection)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        check_shapes(self)
+
+
+def check_shapes(exp: ExperimentConfig) -> None:
+    """The rules between sections: every patch size divides what the data section makes, and the
+    view pattern fits the modalities, heads and fusion layers. Errors name the dotted keys."""
+    d, m = exp.data, exp.model
+    rules = []
+    if "video" in d.modalities:
+        rules += [("data.video.num_frames", d.video.num_frames, "model.video_tubelet", m.video_tubelet),
+                  ("data.video.size", d.video.size, "model.video_patch", m.video_patch)]
+    if "audio" in d.modalities:
+        rules.append(("data.audio.n_mels", d.audio.n_mels, "model.audio_patch", m.audio_patch))
+        if d.audio.n_frames % m.audio_patch:
+            raise ValueError(
+                f"data.audio.clip_seconds={d.audio.clip_seconds:g} at sample_rate={d.audio.sample_rate} and "
+                f"hop_length={d.audio.hop_length} gives {d.audio.n_frames} log-mel frames; expected a multiple of "
+                f"model.audio_patch={m.audio_patch}")
+    for name, value, by_name, by in rules:
+        if value % by:
+            raise ValueError(f"{name}={value} must be a multiple of {by_name}={by}")
+    if takes_pattern(m.backbone):
+        codes = tuple(DEFAULT_CODES[name] for name in d.modalities)
+        try:
+            resolve_pattern(m.pattern, codes, m.n_heads, m.n_layers - m.fusion_layer)
+        except ValueError as err:
+            raise ValueError(f"model.pattern={m.pattern!r}: {err}") from None

@@ -45,6 +45,7 @@ from locomt.data.datasets import Item, ensure_root, plan_dataset
 from locomt.data.media import MediaError, MediaFiles
 from locomt.data.missing import MISSING_CSV, skipped_summary, unavailable_error, unavailable_media
 from locomt.data.video import read_video
+from locomt.procs import die_with_parent, ignore_interrupts
 
 if TYPE_CHECKING:
     from locomt.config import AudioConfig, DataConfig, VideoConfig
@@ -103,9 +104,11 @@ def _run_job(job: _Job) -> tuple[str, int, dict[str, str] | None]:
     return job.split, job.row, None
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int) -> None:
     import torch
 
+    die_with_parent(parent)  # a killed prepare leaves no decoding worker behind
+    ignore_interrupts()  # Ctrl-C reaches the parent, which shuts the pool down
     torch.set_num_threads(1)
 
 
@@ -158,11 +161,17 @@ def prepare(
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                TimeRemainingColumn)
 
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        raise ValueError(f"--workers {workers}: expected at least 1")
     ensure_root(data, progress=progress)
     cache = cache_for(data)
     if cache.complete:
         meta = cache.meta()
         counts = {s: meta["counts"][s] for s in SPLITS}
+        if strict and meta["skipped"]:  # the same answer as the strict run that would build it
+            first = cache.read_report()[0]
+            raise _strict_error(first, cache)
         log(
             f"cache {cache.path} is complete (same key): nothing to do "
             f"({', '.join(f'{s} {n}' for s, n in counts.items())}; {meta['skipped']} skipped)"
@@ -171,9 +180,6 @@ def prepare(
 
     plan = plan_dataset(data)
     cache.write_key(cache_key(data))
-    workers = default_workers() if workers is None else workers
-    if workers < 1:
-        raise ValueError(f"--workers {workers}; expected at least 1")
     need = tuple(m for m in data.modalities if m in ("video", "audio"))
     errors: dict[tuple[str, int], dict[str, str]] = {}
     unavailable = unavailable_media(plan.media_root)  # the clips python -m locomt.fetch could not get
@@ -230,7 +236,7 @@ def prepare(
         else:
             ctx = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch threads
             with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
-                                     initializer=_init_worker) as pool:
+                                     initializer=_init_worker, initargs=(os.getpid(),)) as pool:
                 pending: set[Future] = {pool.submit(_run_job, job) for job in todo}
                 try:
                     while pending:
@@ -250,4 +256,6 @@ def prepare(
                             plan.media_root / MISSING_CSV))
     counts = consolidate(cache, plan, data, errors)
     log(f"cache ready: {cache.path} ({', '.join(f'{s} {n}' for s, n in counts.items())})")
+    for split in (s for s in SPLITS if not counts[s]):
+        log(f"warning: split {split!r} has no items; training will stop before it starts (see {cache.path / 'report.csv'})")
     return PrepareResult(cache, False, counts, len(errors), decoded, seconds)

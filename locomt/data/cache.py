@@ -136,6 +136,13 @@ class Cache:
         p = self.error_path(split, row)
         return json.loads(p.read_text()) if p.is_file() else None
 
+    def read_report(self) -> list[dict[str, str]]:
+        """The rows of report.csv (none when it does not exist)."""
+        p = self.path / "report.csv"
+        if not p.is_file():
+            return []
+        return pd.read_csv(p, dtype=str, keep_default_na=False).to_dict("records")
+
     def write_report(self, rows: Sequence[dict[str, str]]) -> Path:
         """report.csv: one line per skipped item (an empty table when none)."""
         return atomic_write_csv(pd.DataFrame(list(rows), columns=list(REPORT_COLUMNS)), self.path / "report.csv")
@@ -152,6 +159,7 @@ class Cache:
                     np.save(f, np.zeros(full, dtype=dtype), allow_pickle=False)
             else:
                 arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=full)
+                _reserve(tmp)  # a full disk is an OSError here, not a SIGBUS while the map is filled
                 for i, r in enumerate(rows):
                     arr[i] = r
                 arr.flush()
@@ -166,6 +174,13 @@ class Cache:
         """Write meta.json, then the COMPLETE marker (last, so a reader never sees a partial cache)."""
         atomic_write_text(self.path / "meta.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
         atomic_write_text(self.path / COMPLETE, json.dumps(meta.get("counts", {})) + "\n")
+
+
+def _reserve(path: Path) -> None:
+    """Allocate the blocks of a (sparse) file, so that writing through a memory map cannot run out of disk."""
+    if hasattr(os, "posix_fallocate"):
+        with open(path, "rb+") as f:
+            os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
 
 
 def cache_key(data: DataConfig) -> dict[str, Any]:

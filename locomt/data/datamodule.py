@@ -9,7 +9,8 @@ A batch is ``(inputs, target)``: ``inputs`` maps each name of ``data.modalities`
 to ``video`` float32 (B, 3, T, S, S), ``audio`` float32 (B, n_mels, n_frames) or ``text`` int64
 (B, max_len); ``target`` is int64 (B,) class indices (multiclass) or float32 (B, K) multi-hot
 (multilabel). Audio is standardised with the training split's mean and standard deviation (kept
-in the cache's meta.json). Training batches are shuffled by a generator seeded with ``cfg.seed``.
+in the cache's meta.json). Training batches are shuffled in an order that is a function of
+``cfg.seed`` and the epoch (:class:`EpochShuffle`), so a resumed run sees the batches an uninterrupted one does.
 
 With ``data.test_clips`` K > 1 the test split's ``video`` and ``audio`` carry a clip axis,
 (B, K, 3, T, S, S) and (B, K, n_mels, n_frames); text and targets do not (the task averages the
@@ -26,7 +27,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
+from torch.utils.data import BatchSampler, DataLoader, Sampler, SequentialSampler
 
 from locomt.config import ExperimentConfig
 from locomt.data.augment import spec_augment
@@ -87,6 +88,33 @@ class CachedSplit(torch.utils.data.Dataset):
         return inputs, target
 
 
+class EpochShuffle(Sampler[int]):
+    """A random order of ``n`` items that is a function of (``seed``, epoch) alone: Lightning calls
+    ``set_epoch`` before every epoch, so a run resumed at epoch k draws the orders an uninterrupted
+    run draws (a sampler with one generator seeded once would restart its stream instead)."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        state = np.random.SeedSequence([self.seed % 2**32, self.epoch]).generate_state(1)[0]
+        yield from torch.randperm(self.n, generator=torch.Generator().manual_seed(int(state))).tolist()
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class EpochBatches(BatchSampler):
+    """Batches of a sampler, passing ``set_epoch`` on to it."""
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+
+
 class MultimodalDataModule(L.LightningDataModule):
     """Train/val/test loaders over the cache of ``cfg.data`` (see the module docstring)."""
 
@@ -99,6 +127,7 @@ class MultimodalDataModule(L.LightningDataModule):
         self._cache: Cache | None = None
         self._meta: dict[str, Any] | None = None
         self.splits: dict[str, CachedSplit] = {}
+        self._train_batches: EpochBatches | None = None
 
     # ------------------------------------------------------------------ cache
     @property
@@ -159,18 +188,23 @@ class MultimodalDataModule(L.LightningDataModule):
         self.setup()
         ds = self.splits[split]
         d = self.cfg.data
+        base = EpochShuffle(len(ds), self.cfg.seed) if shuffle else SequentialSampler(ds)
+        batches = EpochBatches(base, batch_size=d.batch_size, drop_last=False)
         if shuffle:
-            gen = torch.Generator().manual_seed(self.cfg.seed)
-            base = RandomSampler(ds, generator=gen)
-        else:
-            base = SequentialSampler(ds)
+            self._train_batches = batches
         return DataLoader(
             ds,
-            sampler=BatchSampler(base, batch_size=d.batch_size, drop_last=False),
+            sampler=batches,
             batch_size=None,  # the dataset returns whole batches
             num_workers=d.num_workers,
             persistent_workers=d.num_workers > 0,
         )
+
+    def set_epoch(self, epoch: int) -> None:
+        """Order the training batches of ``epoch`` (Lightning does so through the sampler too; a
+        distributed run wraps the sampler, so the run's callback calls this as well)."""
+        if self._train_batches is not None:
+            self._train_batches.set_epoch(epoch)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

@@ -15,7 +15,8 @@ import torch
 from torch import Tensor, nn
 
 from locomt.models.attention import DenseAttention, ViewAttention
-from locomt.models.config import ModelConfig
+from locomt.constraints import key
+from locomt.models.config import Architecture, ModelConfig
 from locomt.models.registry import baselines, register_backbone
 from locomt.pattern import SELF
 
@@ -177,6 +178,11 @@ class Backbone(nn.Module):
         raise NotImplementedError
 
     @classmethod
+    def check_architecture(cls, arch: Architecture) -> None:
+        """ValueError (naming the field with ``locomt.constraints.key``) for an architecture this
+        backbone cannot be built with; called when any ``Architecture`` is made."""
+
+    @classmethod
     def work(cls, cfg: ModelConfig) -> list[list[BlockWork]]:
         """Per layer, the blocks it runs for one example (the cost model's input)."""
         lengths = [s.seq_len for s in cfg.modalities]
@@ -222,10 +228,14 @@ class Bottleneck(Backbone):
     """MBT attention bottlenecks: from ``fusion_layer`` on, modalities exchange information only
     through ``n_bottlenecks`` shared tokens."""
 
+    @classmethod
+    def check_architecture(cls, arch: Architecture) -> None:
+        if arch.n_bottlenecks < 1:
+            raise ValueError(f"{key('n_bottlenecks')}={arch.n_bottlenecks}: the bottleneck backbone needs at least 1 "
+                             "bottleneck token")
+
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__(cfg)
-        if cfg.n_bottlenecks < 1:
-            raise ValueError(f"bottleneck backbone needs n_bottlenecks >= 1, got {cfg.n_bottlenecks}")
         self.bottleneck_tokens = nn.Parameter(torch.zeros(1, cfg.n_bottlenecks, cfg.d_model))
         nn.init.normal_(self.bottleneck_tokens, std=0.02)
 

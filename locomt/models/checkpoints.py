@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from locomt.io import unreadable_reason
+
 SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 FOLDER_FILES = ("model.safetensors", "pytorch_model.bin")
 
@@ -69,8 +71,7 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         else:
             data = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as err:  # safetensors' SafetensorError, pickle errors, truncated zip files, ...
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        raise ValueError(f"cannot read checkpoint {str(p)!r}: {type(err).__name__}: {first}") from None
+        raise ValueError(f"checkpoint {str(p)!r} {unreadable_reason(p, err)}") from None
     while isinstance(data, Mapping):
         inner = [k for k in ("model", "state_dict") if isinstance(data.get(k), Mapping)]
         if not inner:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 
+from locomt.constraints import at_least, between, check_fields, key, one_of, positive, text
 from locomt.modalities import ModalitySpec, check_modalities
-from locomt.models.registry import get_backbone
+from locomt.models.registry import get_backbone, list_backbones
 from locomt.pattern import Pattern, resolve_pattern
 
 
@@ -19,25 +20,30 @@ class Architecture:
     (``locomt``); ``n_bottlenecks`` by ``bottleneck``. ``drop_path`` (stochastic depth) acts in
     training only and does not change the cost model."""
 
-    backbone: str = "locomt"
-    pattern: str = "half"
-    n_layers: int = 12
-    n_heads: int = 12
-    d_model: int = 768
-    mlp_ratio: float = 4.0
-    fusion_layer: int = 8
-    n_bottlenecks: int = 4
-    dropout: float = 0.0
-    attn_dropout: float = 0.0
-    drop_path: float = 0.0  # stochastic depth of the last layer; layer i of N gets drop_path * i / (N - 1)
+    backbone: str = field(default="locomt", metadata=one_of(lazy=list_backbones))
+    pattern: str = field(default="half", metadata=text(empty=True))  # "" for a backbone without views
+    n_layers: int = field(default=12, metadata=at_least(1))
+    n_heads: int = field(default=12, metadata=at_least(1))
+    d_model: int = field(default=768, metadata=at_least(1))
+    mlp_ratio: float = field(default=4.0, metadata=positive())
+    fusion_layer: int = field(default=8, metadata=at_least(0))
+    n_bottlenecks: int = field(default=4, metadata=at_least(0))
+    dropout: float = field(default=0.0, metadata=between(0.0, 1.0, hi_open=True))
+    attn_dropout: float = field(default=0.0, metadata=between(0.0, 1.0, hi_open=True))
+    # stochastic depth of the last layer; layer i of N gets drop_path * i / (N - 1)
+    drop_path: float = field(default=0.0, metadata=between(0.0, 1.0))
 
     def __post_init__(self) -> None:
+        check_fields(self)  # the declared ranges and choices (every field of a subclass too)
         if self.d_model % self.n_heads:
-            raise ValueError(f"d_model={self.d_model} must be a multiple of n_heads={self.n_heads}")
-        if not 0 <= self.fusion_layer <= self.n_layers:
-            raise ValueError(f"fusion_layer={self.fusion_layer} must be in 0..n_layers={self.n_layers}")
-        if not 0.0 <= self.drop_path <= 1.0:
-            raise ValueError(f"drop_path={self.drop_path} must be in [0, 1]")
+            raise ValueError(f"{key('d_model')}={self.d_model} must be a multiple of {key('n_heads')}={self.n_heads}")
+        if self.fusion_layer > self.n_layers:
+            raise ValueError(f"{key('fusion_layer')}={self.fusion_layer}: expected an integer in "
+                             f"0..{key('n_layers')}={self.n_layers}")
+        if int(self.d_model * self.mlp_ratio) < 1:
+            raise ValueError(f"{key('mlp_ratio')}={self.mlp_ratio}: {key('d_model')} * mlp_ratio is "
+                             f"{self.d_model * self.mlp_ratio:g}; expected an MLP width of at least 1")
+        get_backbone(self.backbone).check_architecture(self)  # what the backbone itself needs
 
     def architecture(self) -> dict:
         """The ``Architecture`` fields of this object, as keyword arguments."""

@@ -1,41 +1,69 @@
 """One training run: fit any backbone on a dataset, test the selected checkpoint, write the record.
 
-A run directory holds ``config.yaml`` (the resolved config, written by the caller), ``metrics.csv``
-(Lightning's CSV log), ``checkpoints/`` (``best.ckpt``, ``last.ckpt``, and ``interrupted.ckpt``
-after Ctrl-C or a crash) and, when the run ends, ``metrics.json`` (a ``RunRecord``). ``train(...,
-resume=True)`` continues from the newest of ``last.ckpt``/``interrupted.ckpt``. The same config
-and seed give the same metrics on CPU.
+A run directory holds ``config.yaml`` (the resolved config), ``metrics.csv`` (every logged epoch
+exactly once, ``locomt.runs.history``), ``checkpoints/`` (``best.ckpt``, the epoch with the best
+validation metric, and ``last.ckpt``, the newest finished epoch: ``locomt.runs.checkpoints``) and,
+when the run ends, ``metrics.json`` (a ``RunRecord``).
+
+``train`` checks everything it can before it writes anything: the config (when it was built), the
+trainer section against this machine, the pretrained checkpoint, the data (every split must have
+items) and, when resuming, the checkpoint. A fresh run that fails or is stopped before its first
+epoch finishes leaves no run directory behind. ``train(..., resume=True)`` goes on from ``last.ckpt``
+(the epoch that was cut short is trained again, with the same batches and random draws, so the run
+ends as an uninterrupted one would: ``locomt.runs.reproducible``); a finished run is not resumed.
+The same config and seed give the same metrics on CPU.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint, OnExceptionCheckpoint, RichProgressBar
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
 
-from locomt.config import ExperimentConfig, model_config
+from locomt.config import ExperimentConfig, dump_config, model_config
 from locomt.cost import analytic_cost
 from locomt.data.datamodule import build_datamodule
+from locomt.io import atomic_write_text
 from locomt.models.checkpoints import read_checkpoint
 from locomt.models.pretrained import load_pretrained
-from locomt.runs.record import RunRecord
+from locomt.runs.checkpoints import (BEST, CHECKPOINT_DIR, LAST, AtomicCheckpointIO, BestCheckpoint, LastCheckpoint,
+                                     ResumePoint, resume_point)
+from locomt.runs.history import METRICS_CSV, HistoryCSVLogger
+from locomt.runs.preflight import check_memory, check_splits, check_trainer, trainer_errors
+from locomt.runs.record import METRICS_FILE, RunRecord
+from locomt.runs.reproducible import PositionSeeds
 from locomt.task import MultimodalTask, monitor_metric
 
-# The run directory already holds config.yaml when the CSV log starts; Lightning warns that old
-# logs "will be deleted", but it appends to metrics.csv (which is what resume needs).
-warnings.filterwarnings("ignore", message=r".*exists and is not empty\. Previous log files.*")
-# With OnExceptionCheckpoint, Lightning 2.6 turns a fresh fit's ckpt_path=None into "last" and warns
-# twice that there is none; a fresh fit is what we asked for. (Resume passes the checkpoint.)
-warnings.filterwarnings("ignore", message=r".*\.fit\(ckpt_path=None\)` was called without a model.*")
-warnings.filterwarnings("ignore", message=r".*\.fit\(ckpt_path=\"last\"\) is set, but there is no last checkpoint.*")
+CONFIG_FILE = "config.yaml"
+# A resumed run's checkpoint folder holds its checkpoints: that is the point
+warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* exists and is not empty.*")
 # Lightning's own use of a deprecated torch pytree API (not ours to fix)
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+
+
+class RunFinished(ValueError):
+    """``--resume`` of a run that has its metrics.json: there is nothing left to train."""
+
+
+class OutOfMemory(ValueError):
+    """Training ran out of host or device memory (one line, not a traceback)."""
+
+
+def out_of_memory(err: BaseException) -> bool:
+    import torch
+
+    if isinstance(err, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    text = str(err).lower()
+    return isinstance(err, RuntimeError) and ("out of memory" in text or "not enough memory" in text)
 
 
 def quiet_lightning() -> None:
@@ -45,13 +73,18 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
 
 
-def resume_checkpoint(run_dir: Path) -> Path:
-    """The newest of ``last.ckpt`` and ``interrupted.ckpt`` in a run directory."""
-    candidates = [p for p in (run_dir / "checkpoints" / "last.ckpt", run_dir / "checkpoints" / "interrupted.ckpt")
-                  if p.is_file()]
-    if not candidates:
-        raise FileNotFoundError(f"run {str(run_dir)!r} has no checkpoints/last.ckpt or interrupted.ckpt to resume from")
-    return max(candidates, key=lambda p: p.stat().st_mtime)
+def resume_checkpoint(run_dir: str | Path) -> ResumePoint | None:
+    """Where ``train(run_dir, resume=True)`` goes on: ``last.ckpt`` checked (a ``CheckpointError``
+    names it when it is empty, truncated or corrupt), None when no epoch has finished, and
+    ``RunFinished`` when the run has its ``metrics.json``."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run directory {str(run_dir)!r} does not exist")
+    if (run_dir / METRICS_FILE).is_file():
+        record = RunRecord.read(run_dir)
+        raise RunFinished(f"run {str(run_dir)!r} has finished ({record.epochs} epochs; its metrics are in "
+                          f"{run_dir / METRICS_FILE}): there is nothing to resume")
+    return resume_point(run_dir)
 
 
 def resolve_precision(precision: str, accelerator: str) -> str:
@@ -71,42 +104,41 @@ def new_run_dir(cfg: ExperimentConfig) -> Path:
 def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> RunRecord:
     """Fit, test the best checkpoint and write ``metrics.json`` in ``run_dir``; return its record."""
     run_dir = Path(run_dir)
+    start = resume_checkpoint(run_dir) if resume else None
+    precision = resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator)
+    check_trainer(cfg.trainer, precision)  # before any output: a GPU that is not there, a bad device count
+    check_memory(cfg)  # and a model whose weights alone cannot fit
     # read a pretrained checkpoint before decoding any data, so a bad path fails at once
-    init = read_checkpoint(cfg.model.init_from) if cfg.model.init_from and not resume else None
+    init = read_checkpoint(cfg.model.init_from) if cfg.model.init_from and start is None else None
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = build_datamodule(cfg, progress=progress)
     dm.prepare_data()
     dm.setup("fit")
+    metric = monitor_metric(dm.task)
+    trainer, best = build_trainer(cfg, run_dir, metric, precision, start, progress)
+    check_splits(dm.cache, dm.meta["counts"], min_items=trainer.num_devices * trainer.num_nodes)
     mcfg = model_config(cfg, n_classes=dm.n_classes, vocab_size=dm.vocab_size)
     task = MultimodalTask(mcfg, dm.task, cfg.optim)
     if init is not None:  # a resumed run gets its weights from its own checkpoint instead
         print(load_pretrained(task.model, init, video_init=cfg.model.init_video).summary(), file=sys.stderr)
-    metric = monitor_metric(dm.task)
-    ckpt_dir = run_dir / "checkpoints"
-    callbacks = [
-        ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=metric, mode="max", save_last=True),
-        OnExceptionCheckpoint(dirpath=ckpt_dir, filename="interrupted"),
-    ]
-    if progress:
-        callbacks.append(RichProgressBar())
-    t = cfg.trainer
-    trainer = L.Trainer(
-        default_root_dir=run_dir, max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices,
-        strategy=t.strategy, precision=resolve_precision(t.precision, t.accelerator),
-        log_every_n_steps=t.log_every_n_steps,
-        gradient_clip_val=cfg.optim.grad_clip or None, deterministic=True, callbacks=callbacks,
-        logger=CSVLogger(run_dir, name="", version=""), enable_progress_bar=progress, enable_model_summary=False,
-    )
-    ckpt_path = str(resume_checkpoint(run_dir)) if resume else None
-    start = time.perf_counter()
-    trainer.fit(task, datamodule=dm, ckpt_path=ckpt_path)
-    train_seconds = time.perf_counter() - start
-    best = callbacks[0].best_model_path or None
-    test = trainer.test(task, datamodule=dm, ckpt_path=best or "last", verbose=False)[0]
+    created = not run_dir.exists()
+    if trainer.is_global_zero:
+        open_run_dir(run_dir, cfg, fresh=start is None)
+        if resume:
+            print(f"resuming {run_dir} from {start.path} (epoch {start.epoch} finished, step {start.global_step})"
+                  if start else f"run {run_dir} has no finished epoch to resume from: it starts at epoch 0",
+                  file=sys.stderr)
+    began = time.perf_counter()
+    with stopping(trainer, cfg, run_dir, created):
+        trainer.fit(task, datamodule=dm, ckpt_path=str(start.path) if start else None, weights_only=True)
+    train_seconds = time.perf_counter() - began
+    ckpt = best.best_model_path or str(run_dir / CHECKPOINT_DIR / LAST)
+    with stopping(trainer, cfg, run_dir, created):
+        test = trainer.test(task, datamodule=dm, ckpt_path=ckpt, verbose=False, weights_only=True)[0]
     cost = analytic_cost(mcfg)
     record = RunRecord(
         backbone=mcfg.backbone, pattern=mcfg.pattern_spec, monitor=metric,
-        metrics={metric: float(callbacks[0].best_model_score or float("nan")),
+        metrics={metric: float(best.best_model_score if best.best_model_score is not None else float("nan")),
                  **{k: float(v) for k, v in test.items()}},
         params=sum(p.numel() for p in task.model.parameters()), gmacs=cost.gmacs, gflops=cost.gflops,
         train_seconds=train_seconds, epochs=trainer.current_epoch, seed=cfg.seed,
@@ -114,3 +146,55 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, prog
     if trainer.is_global_zero:
         record.write(run_dir)
     return record
+
+
+@contextmanager
+def stopping(trainer: L.Trainer, cfg: ExperimentConfig, run_dir: Path, created: bool) -> Iterator[None]:
+    """How a fit or test ends early: a new run with no finished epoch removes its directory; Ctrl-C
+    (which Lightning turns into ``sys.exit(1)``) is a KeyboardInterrupt again; running out of memory
+    is one line."""
+    try:
+        yield
+    except BaseException as err:
+        if trainer.is_global_zero and created and not (run_dir / CHECKPOINT_DIR / LAST).exists():
+            shutil.rmtree(run_dir, ignore_errors=True)  # nothing finished: leave nothing half-written
+        if isinstance(err, SystemExit) and trainer.interrupted:
+            raise KeyboardInterrupt from None
+        if out_of_memory(err):
+            raise OutOfMemory(f"out of memory in epoch {trainer.current_epoch} ({' '.join(str(err).split())[:160]}); "
+                              f"lower data.batch_size={cfg.data.batch_size} or the model's size") from None
+        raise
+
+
+def build_trainer(cfg: ExperimentConfig, run_dir: Path, metric: str, precision: str, start: ResumePoint | None,
+                  progress: bool) -> tuple[L.Trainer, ModelCheckpoint]:
+    """The Lightning Trainer of a run and its best-checkpoint callback (nothing is written yet)."""
+    ckpt_dir = run_dir / CHECKPOINT_DIR
+    # saved after validation only: on resume Lightning replays the restored epoch's train-epoch-end hooks
+    best = BestCheckpoint(dirpath=ckpt_dir, filename=BEST, monitor=metric, mode="max", save_last=False,
+                          save_on_train_epoch_end=False, enable_version_counter=False)
+    callbacks = [best, LastCheckpoint(ckpt_dir), PositionSeeds(cfg.seed)]
+    if progress:
+        callbacks.append(RichProgressBar())
+    t = cfg.trainer
+    with trainer_errors(t):
+        trainer = L.Trainer(
+            default_root_dir=run_dir, max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices,
+            strategy=t.strategy, precision=precision, log_every_n_steps=t.log_every_n_steps,
+            gradient_clip_val=cfg.optim.grad_clip or None, deterministic=True, callbacks=callbacks,
+            plugins=[AtomicCheckpointIO()], logger=HistoryCSVLogger(run_dir, keep_epochs=start.epoch if start else None),
+            enable_progress_bar=progress, enable_model_summary=False,
+        )
+    return trainer, best
+
+
+def open_run_dir(run_dir: Path, cfg: ExperimentConfig, fresh: bool) -> None:
+    """Write ``config.yaml`` unless the run has one; a fresh start in a run directory (a run that
+    never finished an epoch) first removes what that attempt left."""
+    if fresh and (run_dir / CONFIG_FILE).is_file():
+        for name in (METRICS_CSV, "hparams.yaml"):
+            (run_dir / name).unlink(missing_ok=True)
+        for ckpt in (run_dir / CHECKPOINT_DIR).glob("*.ckpt"):
+            ckpt.unlink()
+    if not (run_dir / CONFIG_FILE).is_file():
+        atomic_write_text(run_dir / CONFIG_FILE, dump_config(cfg))

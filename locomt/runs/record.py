@@ -62,4 +62,9 @@ class RunRecord:
 
     @classmethod
     def read(cls, run_dir: str | Path) -> "RunRecord":
-        return cls.from_json((Path(run_dir) / METRICS_FILE).read_text())
+        path = Path(run_dir) / METRICS_FILE
+        try:
+            return cls.from_json(path.read_text())
+        except (ValueError, KeyError, TypeError, StopIteration) as err:  # JSONDecodeError is a ValueError
+            raise ValueError(f"run record {path} is unreadable ({type(err).__name__}: {err}); "
+                             "delete it to train the run again") from None

@@ -2,7 +2,8 @@
 opened (or created, with the baselines and presets enqueued) and its results folder named.
 
 Everything that can fail on bad input fails here, in that order, before anything is written: a bad
-space, preset or param; missing data; an unreachable storage.
+space, preset or param (or a param value the config refuses); a trainer section this machine cannot
+run; missing data or an empty split; an unreachable storage.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from locomt.config import ExperimentConfig, experiment_path, load_config, model_
 from locomt.cost import analytic_cost
 from locomt.data.datamodule import MultimodalDataModule, build_datamodule
 from locomt.models import reference_backbone
+from locomt.runs import check_memory, check_splits, check_trainer, resolve_precision
 from locomt.search.front import chance_level
 from locomt.search.objective import Context
-from locomt.search.space import default_trials, enqueue_defaults, load_space, space_path
+from locomt.search.space import check_params, default_trials, enqueue_defaults, load_space, space_path
 from locomt.search.study import FINISHED, STUDY_FILE, SweepError, create_or_load, open_storage, write_pointer
 from locomt.task import monitor_metric
 
@@ -44,15 +46,19 @@ def open_sweep(dataset: str, command: str, config: str | None = None, space: str
     space_file = Path(space) if space else space_path(dataset)
     sp = load_space(space_file)
     cfg = load_config(config or experiment_path(dataset), [*sp.overrides, *overrides])
-    n_trials = n_trials or sp.n_trials
+    n_trials = sp.n_trials if n_trials is None else n_trials
     if n_trials < 1:
         raise SweepError(f"--n-trials {n_trials}: expected 1 or more")
     default_trials(cfg, sp)  # a bad preset or param fails here, before any data or study
+    check_params(cfg, sp)  # and so does a param value outside what the config accepts
+    check_trainer(cfg.trainer, resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator))
+    check_memory(cfg)
 
     # the data first: a missing data root stops here, before a study or a results folder exists
     dm = build_datamodule(cfg, progress=progress)
     dm.prepare_data()
     metric = monitor_metric(dm.task)
+    check_splits(dm.cache, dm.meta["counts"], min_items=1)  # an empty split would fail every trial
 
     out_dir = Path(out or Path("results") / dataset)
     storage_url = storage or f"sqlite:///{out_dir / STUDY_FILE}"

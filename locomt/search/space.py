@@ -186,6 +186,19 @@ def default_trials(base: ExperimentConfig, space: SweepSpace) -> list[tuple[dict
     return trials
 
 
+def check_params(base: ExperimentConfig, space: SweepSpace) -> None:
+    """ConfigError for a param whose choices or bounds the config refuses (``model.fusion_layer:
+    {choices: [1, 9]}`` on a 4-layer model), before any trial could fail on it."""
+    for key, dist in space.params.items():
+        d = _distribution(key, dist)
+        values = d.choices if isinstance(d, optuna.distributions.CategoricalDistribution) else (d.low, d.high)
+        for value in values:
+            try:
+                with_values(base, {key: value})
+            except ConfigError as err:
+                raise ConfigError(f"params.{key}: the value {value!r} is refused: {err}") from None
+
+
 def enqueue_defaults(study: optuna.Study, base: ExperimentConfig, space: SweepSpace) -> int:
     """Enqueue the baselines and presets that the study holds no trial of; returns how many."""
     labels = {t.user_attrs.get("label") for t in study.get_trials(deepcopy=False)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
+import signal
 import sys
 import time
 import warnings
@@ -20,6 +21,8 @@ from optuna.trial import TrialState
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from locomt.io import Interrupted
+from locomt.procs import die_with_parent
 from locomt.runs import quiet_lightning
 from locomt.search.objective import Context, Objective
 from locomt.search.report import write_report
@@ -112,7 +115,8 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
-def _child(ctx: Context, worker: int) -> None:
+def _child(ctx: Context, worker: int, parent: int) -> None:
+    die_with_parent(parent)  # a killed sweep leaves no worker training on
     if os.environ.get("CUDA_VISIBLE_DEVICES_LIST"):
         gpus = os.environ["CUDA_VISIBLE_DEVICES_LIST"].split(",")
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus[worker % len(gpus)]
@@ -137,7 +141,7 @@ def run_workers(ctx: Context, n_workers: int, study: optuna.Study) -> None:
         os.environ["CUDA_VISIBLE_DEVICES_LIST"] = ",".join(str(i) for i in range(torch.cuda.device_count()))
     ctx = dataclasses.replace(ctx, threads=ctx.threads or max(1, (os.cpu_count() or 1) // n_workers))
     mp = multiprocessing.get_context("spawn")
-    procs = [mp.Process(target=_child, args=(ctx, w), name=f"locomt-sweep-{w}") for w in range(n_workers)]
+    procs = [mp.Process(target=_child, args=(ctx, w, os.getpid()), name=f"locomt-sweep-{w}") for w in range(n_workers)]
     for p in procs:
         p.start()
     try:
@@ -145,9 +149,16 @@ def run_workers(ctx: Context, n_workers: int, study: optuna.Study) -> None:
             while any(p.is_alive() for p in procs):
                 time.sleep(1.0)
                 refresh()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
+        if isinstance(err, Interrupted):  # SIGTERM reached this process only; Ctrl-C reaches the whole group
+            for p in procs:
+                if p.is_alive():
+                    os.kill(p.pid, signal.SIGINT)  # each worker requeues its trial, as on Ctrl-C
         for p in procs:
             p.join(timeout=60)
+        for p in procs:
+            if p.is_alive():
+                p.kill()
         raise
     failed = [(p.name, p.exitcode) for p in procs if p.exitcode]
     if failed:
