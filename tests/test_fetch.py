@@ -79,7 +79,8 @@ def faststart(path: Path) -> Path:
 
 def config(tmp_path: Path, dataset: str, root: Path, media_root: str = "") -> Path:
     path = tmp_path / f"{dataset}.yaml"
-    path.write_text(f"data:\n  dataset: {dataset}\n  root: {root}\n  media_root: '{media_root}'\n")
+    modalities = "  modalities: [video, audio]\n" if dataset == "audioset" else ""  # AudioSet has no text
+    path.write_text(f"data:\n  dataset: {dataset}\n  root: {root}\n  media_root: '{media_root}'\n{modalities}")
     return path
 
 
@@ -379,7 +380,7 @@ def test_missing_csv_round_trip(tmp_path):
 def test_prepare_reports_items_fetch_could_not_get_as_unavailable(layout, fetch_split, tmp_path):
     root = tmp_path / layout
     generate(root, SynthConfig(layout, n=16, seed=0, size=32), progress=False)
-    small = ["data.video.num_frames=2", "data.video.size=32", "data.audio.n_mels=16", "data.audio.clip_seconds=0.5",
+    small = ["data.video.num_frames=2", "data.video.size=32", "data.audio.n_mels=16", "data.audio.clip_seconds=0.48",
              "data.modalities=[video,audio]"]
     data = load_config(None, [f"data.dataset={layout}", f"data.root={root}", f"data.cache_dir={tmp_path / 'c'}",
                               *small]).data
