@@ -9,9 +9,12 @@ A sweep is one multi-objective Optuna study: maximise the validation metric (``v
 training). Test metrics are recorded for every trial but never optimised. The experiment config is
 ``experiments/<dataset>.yaml``; the search space ``sweeps/<dataset>.yaml`` (``--space`` for another):
 
-    space: counts            # counts: heads per view in each fusion layer (the default)
-                             # heads: a view per head; shared: one layer spec for every fusion layer
+    space: counts            # counts: integer heads per view in each fusion layer (the default)
+                             # heads: a view per head; shared: one set of counts for every fusion layer
+    strategy: full           # full: train each configuration; asha: successive halving over epochs
+    min_epochs: 1            # asha: the first rung; then min_epochs * eta, ... (eta: 3)
     n_trials: 14             # distinct configurations, enqueued baselines and presets included
+    budget_epochs: null      # or end the study once its trials trained this many epochs
     sampler: tpe             # tpe | nsga2 | random
     seed: 0
     budget_gflops: null      # configurations above it are rejected (pruned) before training
@@ -45,6 +48,7 @@ import sys
 from locomt.io import run_cli
 from locomt.search.report import write_report
 from locomt.search.session import open_sweep
+from locomt.search.space import STRATEGIES
 from locomt.search.study import SweepError, redact
 from locomt.search.workers import console, quiet_libraries, run_workers
 
@@ -61,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-trials", type=int,
                    help="distinct configurations in the study (default: the space's n_trials)")
     p.add_argument("--n-workers", type=int, default=1, help="local worker processes sharing the study (default 1)")
+    p.add_argument("--strategy", choices=STRATEGIES,
+                   help="full: train every configuration on the whole schedule; asha: successive halving over "
+                   "epochs (default: the space's strategy)")
     p.add_argument("--storage", help="Optuna storage URL (default: sqlite:///OUT/study.db)")
     p.add_argument("--study", help="study name (default: the space file's name)")
     p.add_argument("--out", help="results folder (default: results/DATASET)")
@@ -80,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "-m", "locomt.sweep", *argv])
     sweep = open_sweep(args.dataset, command, config=args.config, space=args.space, overrides=args.overrides,
                        n_trials=args.n_trials, storage=args.storage, study=args.study, out=args.out,
-                       heartbeat=args.heartbeat, progress=console.is_terminal)
+                       heartbeat=args.heartbeat, progress=console.is_terminal,
+                       space_changes={"strategy": args.strategy} if args.strategy else None)
     ctx, study = sweep.ctx, sweep.study
     console.print(f"study {ctx.study_name!r} in {redact(ctx.storage)}: {len(study.trials) - sweep.n_enqueued} trials "
                   f"so far, {sweep.n_enqueued} enqueued, {ctx.n_trials} wanted; results in {sweep.out}/",

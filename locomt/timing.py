@@ -212,3 +212,21 @@ def bench_rows(preset: str, scope: str, batch: int, cases: list[Case], modes: li
                 "time_vs_torch_layer": seconds[id(c)] / seconds[id(ref)] if ref else float("nan"),
             })
     return rows
+
+
+def machine_description() -> str:
+    """What a timing or a committed result was measured on: CPU model, cores, OS, torch (and GPU)."""
+    import os
+    import platform
+
+    model = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    return (f"{model} ({os.cpu_count()} cores{gpu}), {platform.system()} {platform.machine()}, "
+            f"Python {platform.python_version()}, torch {torch.__version__}")

@@ -1,11 +1,14 @@
-"""Train each configuration once: runs keyed by ``config_key`` under one root, read back when done."""
+"""Train each configuration once: runs keyed by ``config_key`` under one root, read back when done,
+also at a lower fidelity (the validation metric after the first epochs of the full schedule)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from locomt.config import ExperimentConfig
+from locomt.runs.checkpoints import resume_point
 from locomt.runs.fit import CONFIG_FILE, train
+from locomt.runs.history import METRICS_CSV, read_history, row_epoch
 from locomt.runs.keys import config_key
 from locomt.runs.record import METRICS_FILE, RunRecord
 
@@ -19,4 +22,30 @@ def train_cached(cfg: ExperimentConfig, root: str | Path, progress: bool = False
     if (run_dir / METRICS_FILE).is_file():
         return RunRecord.read(run_dir), run_dir
     resume = (run_dir / CONFIG_FILE).is_file()
-    return train(cfg, run_dir, resume=resume, progress=progress), run_dir
+    return train(cfg, run_dir, resume=resume, progress=progress, announce=False), run_dir
+
+
+def epoch_values(run_dir: str | Path, metric: str) -> dict[int, float]:
+    """The validation ``metric`` of every finished epoch of a run (epochs counted from 1), from its
+    ``metrics.csv``."""
+    _, rows = read_history(Path(run_dir) / METRICS_CSV)
+    return {row_epoch(r) + 1: float(r[metric]) for r in rows if row_epoch(r) is not None and r.get(metric)}
+
+
+def value_at(cfg: ExperimentConfig, root: str | Path, epochs: int, metric: str,
+             progress: bool = False) -> tuple[float, Path]:
+    """The validation ``metric`` of ``cfg`` after ``epochs`` epochs of its full schedule, training (or
+    resuming) its run in ``ROOT/<config_key>`` only as far as that; what a run already holds is read
+    back. At ``trainer.max_epochs`` this is the last epoch's value (a finished run's record holds the
+    best epoch's)."""
+    run_dir = Path(root) / config_key(cfg)
+    epochs = min(epochs, cfg.trainer.max_epochs)
+    values = epoch_values(run_dir, metric)
+    if epochs not in values:
+        if epochs >= cfg.trainer.max_epochs:
+            train_cached(cfg, root, progress=progress)
+        else:
+            start = resume_point(run_dir) if (run_dir / CONFIG_FILE).is_file() else None
+            train(cfg, run_dir, resume=start is not None, progress=progress, stop_after=epochs, announce=False)
+        values = epoch_values(run_dir, metric)
+    return values[epochs], run_dir

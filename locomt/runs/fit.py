@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
 
 from locomt.config import ExperimentConfig, dump_config, model_config
 from locomt.cost import analytic_cost
@@ -101,8 +101,25 @@ def new_run_dir(cfg: ExperimentConfig) -> Path:
     return Path(cfg.trainer.out_dir) / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> RunRecord:
-    """Fit, test the best checkpoint and write ``metrics.json`` in ``run_dir``; return its record."""
+class StopAfter(Callback):
+    """Stop the fit once ``epochs`` epochs of the full schedule have finished (their validation done
+    and ``last.ckpt`` written): a lower fidelity of the same run, which a later ``train`` resumes."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking and trainer.current_epoch + 1 >= self.epochs:
+            trainer.should_stop = True
+
+
+def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, progress: bool = True,
+          stop_after: int | None = None, announce: bool = True) -> RunRecord | None:
+    """Fit, test the best checkpoint and write ``metrics.json`` in ``run_dir``; return its record.
+    With ``stop_after`` E below ``trainer.max_epochs``, stop once epoch E has finished, on the full
+    schedule (the learning rate of epoch E is that of the whole run's epoch E), with nothing tested
+    and no record (None): successive halving's lower fidelity, resumed by a later call. ``announce``
+    prints where a resumed run goes on (commands that train many runs keep to one line per run)."""
     run_dir = Path(run_dir)
     start = resume_checkpoint(run_dir) if resume else None
     precision = resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator)
@@ -115,7 +132,9 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, prog
     dm.prepare_data()
     dm.setup("fit")
     metric = monitor_metric(dm.task)
-    trainer, best = build_trainer(cfg, run_dir, metric, precision, start, progress)
+    partial = stop_after is not None and stop_after < cfg.trainer.max_epochs
+    trainer, best = build_trainer(cfg, run_dir, metric, precision, start, progress,
+                                  extra=[StopAfter(stop_after)] if partial else [])
     check_splits(dm.cache, dm.meta["counts"], min_items=trainer.num_devices * trainer.num_nodes)
     mcfg = model_config(cfg, n_classes=dm.n_classes, vocab_size=dm.vocab_size)
     task = MultimodalTask(mcfg, dm.task, cfg.optim)
@@ -124,7 +143,7 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, prog
     created = not run_dir.exists()
     if trainer.is_global_zero:
         open_run_dir(run_dir, cfg, fresh=start is None)
-        if resume:
+        if resume and announce:
             print(f"resuming {run_dir} from {start.path} (epoch {start.epoch} finished, step {start.global_step})"
                   if start else f"run {run_dir} has no finished epoch to resume from: it starts at epoch 0",
                   file=sys.stderr)
@@ -132,6 +151,8 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, prog
     with stopping(trainer, cfg, run_dir, created):
         trainer.fit(task, datamodule=dm, ckpt_path=str(start.path) if start else None, weights_only=True)
     train_seconds = time.perf_counter() - began
+    if partial:
+        return None
     ckpt = best.best_model_path or str(run_dir / CHECKPOINT_DIR / LAST)
     with stopping(trainer, cfg, run_dir, created):
         test = trainer.test(task, datamodule=dm, ckpt_path=ckpt, verbose=False, weights_only=True)[0]
@@ -167,13 +188,13 @@ def stopping(trainer: L.Trainer, cfg: ExperimentConfig, run_dir: Path, created: 
 
 
 def build_trainer(cfg: ExperimentConfig, run_dir: Path, metric: str, precision: str, start: ResumePoint | None,
-                  progress: bool) -> tuple[L.Trainer, ModelCheckpoint]:
+                  progress: bool, extra: list[Callback] = ()) -> tuple[L.Trainer, ModelCheckpoint]:
     """The Lightning Trainer of a run and its best-checkpoint callback (nothing is written yet)."""
     ckpt_dir = run_dir / CHECKPOINT_DIR
     # saved after validation only: on resume Lightning replays the restored epoch's train-epoch-end hooks
     best = BestCheckpoint(dirpath=ckpt_dir, filename=BEST, monitor=metric, mode="max", save_last=False,
                           save_on_train_epoch_end=False, enable_version_counter=False)
-    callbacks = [best, LastCheckpoint(ckpt_dir), PositionSeeds(cfg.seed)]
+    callbacks = [best, LastCheckpoint(ckpt_dir), PositionSeeds(cfg.seed), *extra]
     if progress:
         callbacks.append(RichProgressBar())
     t = cfg.trainer

@@ -24,6 +24,10 @@ import pandas as pd  # noqa: E402
 
 from locomt.io import atomic_path  # noqa: E402
 from locomt.search.front import hypervolume  # noqa: E402
+from locomt.search.report import reference_point, trials_frame, write_report  # noqa: E402
+from locomt.search.session import open_sweep  # noqa: E402
+from locomt.search.study import find_study  # noqa: E402
+from locomt.search.workers import run_workers  # noqa: E402
 
 CURVE_COLUMNS = ["strategy", "seed", "number", "epochs", "cum_epochs", "n_full", "hypervolume"]
 
@@ -89,3 +93,149 @@ def plot_curves(curves: pd.DataFrame, budget: float, path: Path, title: str) -> 
         fig.savefig(tmp, dpi=130, format="png")
     plt.close(fig)
     return path
+
+
+# ------------------------------------------------------------------ running the strategies
+#: how each strategy is a search space: its sampler and how it evaluates a configuration
+STRATEGIES = {
+    "random": {"sampler": "random", "strategy": "full"},
+    "tpe": {"sampler": "tpe", "strategy": "full"},
+    "asha": {"sampler": "tpe", "strategy": "asha"},
+    "asha-random": {"sampler": "random", "strategy": "asha"},
+}
+REFERENCE = "tpe"  # full-training TPE: what the cheaper strategies are measured against
+
+
+def study_name(strategy: str, seed: int) -> str:
+    return f"{strategy}-seed{seed}"
+
+
+def space_changes(strategy: str, seed: int, budget_epochs: int, enqueue: bool) -> dict:
+    """The fields of the space file a benchmark study replaces: sampler and evaluation, the search
+    seed, the epoch budget (which ends the study), and no enqueued trials unless asked."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy {strategy!r} is unknown; expected some of {', '.join(STRATEGIES)}")
+    changes = {**STRATEGIES[strategy], "seed": seed, "budget_epochs": budget_epochs,
+               "n_trials": budget_epochs}  # each new configuration costs >= 1 epoch: never binds first
+    return changes if enqueue else {**changes, "baselines": (), "presets": ()}
+
+
+def run_benchmark(dataset: str, strategies: list[str], seeds: list[int], budget_epochs: int, out: Path,
+                  command: str, config: str | None = None, space: str | None = None, overrides: list[str] = (),
+                  enqueue: bool = False, n_workers: int = 1, progress: bool = True) -> list[tuple[str, int, Path]]:
+    """Run (or resume) one study per strategy and search seed in ``OUT/<strategy>-seed<k>/`` (each
+    with its own study.db and sweep report), all sharing the run cache; returns (strategy, seed,
+    folder) of each."""
+    done = []
+    for seed in seeds:
+        for strategy in strategies:
+            name = study_name(strategy, seed)
+            sweep = open_sweep(dataset, command, config=config, space=space, overrides=list(overrides), study=name,
+                               out=str(out / name), progress=progress,
+                               space_changes=space_changes(strategy, seed, budget_epochs, enqueue))
+            try:
+                run_workers(sweep.ctx, n_workers, sweep.study)
+            finally:
+                write_report(sweep.study, sweep.out)
+                sweep.storage.remove_session()
+            done.append((strategy, seed, sweep.out))
+    return done
+
+
+def collect(studies: list[tuple[str, int, Path]]) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """(curves of every study, every study's trials with strategy and seed columns, the metric)."""
+    import optuna
+
+    curves, frames, metric = [], [], "val/acc"
+    for strategy, seed, folder in studies:
+        storage, name = find_study(Path(folder), None, None)
+        study = optuna.load_study(study_name=name, storage=storage)
+        metric = study.user_attrs.get("metric", metric)
+        trials = trials_frame(study)
+        ref = reference_point(study, trials)
+        if ref is None:
+            raise ValueError(f"study {name!r} records no chance level; expected one made by locomt.sweep")
+        curve = compute_curve(trials, metric, *ref)
+        curves.append(curve.assign(strategy=strategy, seed=seed)[CURVE_COLUMNS])
+        frames.append(trials.assign(strategy=strategy, seed=seed))
+    return pd.concat(curves, ignore_index=True), pd.concat(frames, ignore_index=True), metric
+
+
+def ranking(trials: pd.DataFrame, metric: str, n: int) -> pd.DataFrame:
+    """Configurations trained to full fidelity in any study, at most ``n`` (the union front first,
+    then evenly spaced over GFLOPs): the full-fidelity validation metric and, from each run's
+    ``metrics.csv``, the metric after every earlier epoch (``val/acc@E``)."""
+    from locomt.runs import epoch_values
+    from locomt.search.fidelity import front_ranks
+
+    full = trials[(trials["state"] == "COMPLETE") & trials["duplicate_of"].isna()].drop_duplicates("key")
+    full = full.sort_values("gflops", kind="stable").reset_index(drop=True)
+    on_front = front_ranks(list(zip(full[metric], full["gflops"]))) == 0 if len(full) else np.zeros(0, bool)
+    chosen = list(np.flatnonzero(on_front))
+    rest = [i for i in range(len(full)) if i not in chosen]
+    if len(chosen) < n and rest:
+        picks = np.linspace(0, len(rest) - 1, min(n - len(chosen), len(rest))).round().astype(int)
+        chosen += [rest[i] for i in sorted(set(picks))]
+    rows = []
+    for i in sorted(chosen):
+        r = full.iloc[i]
+        values = epoch_values(r["run"], metric)
+        rows.append({"key": r["key"], "pattern": r["pattern"], "gflops": r["gflops"], metric: r[metric],
+                     "on_front": bool(on_front[i]),
+                     **{f"{metric}@{e}": v for e, v in sorted(values.items())[:-1]}})
+    return pd.DataFrame(rows)
+
+
+def kendall(rank: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Kendall's tau (tau-b, scipy) between the metric after E epochs and at full fidelity, per E."""
+    from scipy.stats import kendalltau
+
+    rows = []
+    for col in [c for c in rank.columns if c.startswith(f"{metric}@")]:
+        part = rank[[col, metric]].dropna()
+        tau, p = kendalltau(part[col], part[metric])
+        rows.append({"epochs": int(col.split("@")[1]), "n_patterns": len(part), "kendall_tau": float(tau),
+                     "p_value": float(p)})
+    return pd.DataFrame(rows, columns=["epochs", "n_patterns", "kendall_tau", "p_value"])
+
+
+def write_outputs(out: Path, curves: pd.DataFrame, rank: pd.DataFrame, budget: float, metric: str,
+                  command: str, machine: str) -> list[Path]:
+    """curves.csv, compare.csv, ranking.csv, kendall.csv, hypervolume_vs_epochs.png and summary.md."""
+    from locomt.io import atomic_write_csv, atomic_write_text
+
+    comparison = compare(curves, REFERENCE, budget)
+    tau = kendall(rank, metric) if len(rank) else pd.DataFrame(columns=["epochs", "n_patterns", "kendall_tau"])
+    paths = [atomic_write_csv(curves, out / "curves.csv"), atomic_write_csv(comparison, out / "compare.csv"),
+             atomic_write_csv(rank, out / "ranking.csv"), atomic_write_csv(tau, out / "kendall.csv"),
+             plot_curves(curves, budget, out / "hypervolume_vs_epochs.png",
+                         f"hypervolume against training epochs ({curves['seed'].nunique()} search seeds)")]
+    paths.append(atomic_write_text(out / "summary.md", summary_markdown(comparison, tau, budget, metric, command,
+                                                                        machine) + "\n"))
+    return paths
+
+
+def summary_markdown(comparison: pd.DataFrame, tau: pd.DataFrame, budget: float, metric: str, command: str,
+                     machine: str) -> str:
+    lines = ["# Search strategies at equal training compute", "",
+             f"Every study may train {budget:g} epochs (one epoch: one pass over the training split); its "
+             f"hypervolume is that of its front of configurations trained to full fidelity (`{metric}` up, "
+             "GFLOPs down; reference: chance level and joint fusion's GFLOPs, normalised to [0, 1]).", "",
+             "Produced by:", "", "```bash", command, "```", "", f"Machine: {machine}.", "",
+             f"## Hypervolume at {budget:g} epochs, and the epochs needed to reach {REFERENCE}'s", "",
+             "| strategy | seeds | hypervolume (mean) | min..max | full-fidelity configurations (mean) "
+             f"| epochs to {REFERENCE}'s hypervolume (mean share of the budget) | per seed |", "|---|---|---|---|---|---|---|"]
+    for strategy, g in comparison.groupby("strategy", sort=False):
+        shares = g["share_of_budget"].tolist()
+        per_seed = ", ".join("never" if not np.isfinite(x) else f"{x:.2f}" for x in shares)
+        mean = float(np.mean(shares)) if all(np.isfinite(shares)) else float("inf")
+        lines.append(f"| {strategy} | {len(g)} | {g['hypervolume'].mean():.4f} | {g['hypervolume'].min():.4f}.."
+                     f"{g['hypervolume'].max():.4f} | {g['n_full'].mean():.1f} | "
+                     f"{'not reached in every seed' if not np.isfinite(mean) else f'{mean:.2f}'} | {per_seed} |")
+    lines += ["", "## Ranking quality of the low fidelity", "",
+              f"Kendall's tau between `{metric}` after E epochs and at full fidelity, over the configurations "
+              "in `ranking.csv` (the union front of every study, then evenly spaced over GFLOPs).", "",
+              "| epochs | patterns | Kendall tau | p |", "|---|---|---|---|"]
+    lines += [f"| {int(r.epochs)} | {int(r.n_patterns)} | {r.kendall_tau:.3f} | {r.p_value:.2g} |"
+              for r in tau.itertuples()]
+    return "\n".join(lines)

@@ -1,5 +1,8 @@
 """The sweep's objective: a trial becomes a config, is costed, checked against the budget and earlier
-trials, trained once (``locomt.runs.train_cached``) and recorded.
+trials, trained once (``locomt.runs.train_cached``) and recorded. Under the ``asha`` strategy it
+first climbs the rungs of successive halving (``locomt.search.fidelity``): at each it records the
+low-fidelity validation metric (``val/acc@E``) and goes on only if it is promoted, else the trial
+ends PRUNED ("stopped"), with its run's checkpoint kept.
 
 Objectives: (validation metric, GFLOPs per example from the analytic cost model, known before
 training). Test metrics are recorded as user attributes, never optimised. A trial whose
@@ -19,11 +22,14 @@ from optuna.trial import TrialState
 
 from locomt.config import ExperimentConfig, model_config
 from locomt.cost import analytic_cost
-from locomt.runs import canonical_config, config_key, train_cached
+from locomt.runs import canonical_config, config_key, train_cached, value_at
+from locomt.search.fidelity import promoted, rungs
 from locomt.search.space import SweepSpace, trial_config
 from locomt.search.study import set_attrs
 from locomt.task import NonFiniteLossError
 from locomt.timing import forward_latency_ms
+
+LIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)  # trials whose records count
 
 
 def requeue(trial: optuna.Trial) -> None:
@@ -70,17 +76,17 @@ class Objective:
                 raise optuna.TrialPruned(f"{cost.gflops:.4g} GFLOPs is over the budget of {budget:g}")
             same = self._same_config(trial, key)
             if same is not None:
-                set_attrs(trial, duplicate_of=same.number)
-                if same.state == TrialState.RUNNING:
-                    set_attrs(trial, note=f"same configuration as running trial {same.number}")
-                    raise optuna.TrialPruned(f"same configuration as running trial {same.number}")
-                set_attrs(trial, **{name: value for name, value in same.user_attrs.items()
-                                    if name.startswith(("val/", "test/")) or name in ("params", "latency_ms", "run")})
-                set_attrs(trial, note=f"same configuration as trial {same.number}: not trained again")
-                return tuple(same.values)
+                return self._repeat(trial, same)
             start = time.perf_counter()
+            root = Path(cfg.trainer.out_dir) / "configs"
             try:
-                record, run_dir = train_cached(cfg, Path(cfg.trainer.out_dir) / "configs")
+                if ctx.space.strategy == "asha":
+                    try:
+                        self._climb(trial, cfg, root, cost.gflops)
+                    except optuna.TrialPruned:  # stopped at a rung
+                        set_attrs(trial, seconds=round(time.perf_counter() - start, 2))
+                        raise
+                record, run_dir = train_cached(cfg, root)
             except SystemExit:  # Lightning turns Ctrl-C into a checkpoint and sys.exit(1)
                 raise KeyboardInterrupt from None
             except NonFiniteLossError as err:
@@ -88,18 +94,54 @@ class Objective:
                 raise optuna.TrialPruned(f"diverged: {err}") from None
             set_attrs(trial, **record.metrics)
             set_attrs(trial, params=record.params, seconds=round(time.perf_counter() - start, 2), run=str(run_dir),
-                      latency_ms=round(forward_latency_ms(mcfg, batch=1), 3))
+                      latency_ms=round(forward_latency_ms(mcfg, batch=1), 3), fidelity=cfg.trainer.max_epochs,
+                      epochs=cfg.trainer.max_epochs)
             return record.metrics[ctx.metric], cost.gflops
         except KeyboardInterrupt:
             set_attrs(trial, note="interrupted (Ctrl-C); retried when the sweep runs again")
             requeue(trial)
             raise
 
+    def _climb(self, trial: optuna.Trial, cfg: ExperimentConfig, root: Path, gflops: float) -> None:
+        """Successive halving below the full schedule: at each rung, the validation metric after that
+        many epochs, compared with every other configuration that reached the rung."""
+        sp, metric, full = self.ctx.space, self.ctx.metric, cfg.trainer.max_epochs
+        for epochs in rungs(sp.min_epochs, sp.eta, full)[:-1]:
+            value, run_dir = value_at(cfg, root, epochs, metric)
+            name = f"{metric}@{epochs}"
+            set_attrs(trial, **{name: value}, fidelity=epochs, epochs=epochs, run=str(run_dir))
+            others = [(t.user_attrs[name], t.user_attrs["gflops"])
+                      for t in trial.study.get_trials(deepcopy=False, states=LIVE)
+                      if t.number != trial.number and name in t.user_attrs and "duplicate_of" not in t.user_attrs]
+            if not promoted((value, gflops), others, sp.eta):
+                set_attrs(trial, note=f"stopped at {epochs} of {full} epochs: {metric} {value:.4g} is not among the "
+                                      f"best 1/{sp.eta} of the {len(others) + 1} configurations at that rung")
+                raise optuna.TrialPruned(f"stopped at {epochs} of {full} epochs")
+
+    def _repeat(self, trial: optuna.Trial, same: optuna.trial.FrozenTrial) -> tuple[float, float]:
+        """A configuration the study has: running (pruned; the lower trial number trains it), stopped at
+        a rung (pruned again) or finished (its values): copied, not trained again, charged nothing."""
+        set_attrs(trial, duplicate_of=same.number, epochs=0)
+        if same.state == TrialState.RUNNING:
+            set_attrs(trial, note=f"same configuration as running trial {same.number}")
+            raise optuna.TrialPruned(f"same configuration as running trial {same.number}")
+        set_attrs(trial, **{name: value for name, value in same.user_attrs.items()
+                            if name.startswith(("val/", "test/")) or name in ("params", "latency_ms", "run", "fidelity")})
+        if same.state == TrialState.PRUNED:
+            set_attrs(trial, note=f"same configuration as trial {same.number}, stopped at "
+                                  f"{same.user_attrs['fidelity']} epochs: not trained again")
+            raise optuna.TrialPruned(f"same configuration as stopped trial {same.number}")
+        set_attrs(trial, note=f"same configuration as trial {same.number}: not trained again")
+        return tuple(same.values)
+
     def _same_config(self, trial: optuna.Trial, key: str) -> optuna.trial.FrozenTrial | None:
-        """An earlier trial of the same configuration: finished (reuse it) or running (lower number wins)."""
-        for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
+        """An earlier trial of the same configuration: finished or stopped at a rung (reuse it) or
+        running (the lower number wins)."""
+        for t in trial.study.get_trials(deepcopy=False, states=LIVE):
             if t.number == trial.number or t.user_attrs.get("key") != key or "duplicate_of" in t.user_attrs:
                 continue
-            if t.state == TrialState.COMPLETE or t.number < trial.number:
+            if t.state == TrialState.PRUNED and "fidelity" not in t.user_attrs:
+                continue  # rejected by the budget or diverged: nothing to reuse
+            if t.state != TrialState.RUNNING or t.number < trial.number:
                 return t
         return None

@@ -30,7 +30,7 @@ import json  # noqa: E402
 from locomt.io import atomic_path, atomic_write_csv, atomic_write_text  # noqa: E402
 from locomt.models import reference_backbone  # noqa: E402
 from locomt.search.front import hypervolume_history  # noqa: E402
-from locomt.search.study import POINTER_FILE, TrialRecord  # noqa: E402
+from locomt.search.study import POINTER_FILE, TrialRecord, rung_order  # noqa: E402
 
 BUDGET_FRACTIONS = (1.0, 0.95, 0.92, 0.9, 0.85)  # of joint fusion's GFLOPs (the costliest trial without joint)
 
@@ -41,8 +41,9 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     metric = study.user_attrs.get("metric", "val/acc")
     front = {t.number for t in study.best_trials if "duplicate_of" not in t.user_attrs}
     rows = [TrialRecord.from_trial(t, metric, front) for t in study.get_trials(deepcopy=False)]
+    rungs = sorted({k for row in rows for k in row if k.startswith(f"{metric}@")}, key=rung_order)
     tests = sorted({k for row in rows for k in row if k.startswith("test/")})
-    return pd.DataFrame(rows, columns=TrialRecord.columns([metric, *tests]))
+    return pd.DataFrame(rows, columns=TrialRecord.columns([metric, *rungs, *tests]))
 
 
 def pareto_frame(trials: pd.DataFrame) -> pd.DataFrame:

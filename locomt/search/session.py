@@ -8,6 +8,7 @@ run; missing data or an empty split; an unreachable storage.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,12 +40,18 @@ class Sweep:
 def open_sweep(dataset: str, command: str, config: str | None = None, space: str | None = None,
                overrides: list[str] = (), n_trials: int | None = None, storage: str | None = None,
                study: str | None = None, out: str | None = None, heartbeat: int = 20,
-               progress: bool = True) -> Sweep:
+               progress: bool = True, space_changes: dict | None = None) -> Sweep:
     """Open (create or resume) the sweep of ``dataset`` (``experiments/DATASET.yaml`` and
     ``sweeps/DATASET.yaml`` unless ``config``/``space`` name others). ``command`` is recorded in the
-    study for the report."""
+    study for the report; ``space_changes`` replace fields of the space file (``--strategy``, and what
+    ``locomt.searchbench`` varies)."""
     space_file = Path(space) if space else space_path(dataset)
     sp = load_space(space_file)
+    if space_changes:
+        try:
+            sp = dataclasses.replace(sp, **space_changes)
+        except ValueError as err:
+            raise SweepError(str(err)) from None
     cfg = load_config(config or experiment_path(dataset), [*sp.overrides, *overrides])
     n_trials = sp.n_trials if n_trials is None else n_trials
     if n_trials < 1:

@@ -6,6 +6,12 @@ for every fusion layer), the
 sampler, the study size, an optional GFLOPs budget, the baselines and presets enqueued in every
 study, config overrides for every trial, and extra dotted config keys to search (``params``:
 ``{choices: [...]}`` or ``{low, high[, log][, step]}``). See ``python -m locomt.sweep --help``.
+
+``strategy`` says how a proposed configuration is evaluated: ``full`` trains every one on the
+whole schedule; ``asha`` is multi-objective successive halving over epochs
+(``locomt.search.fidelity``: judged after ``min_epochs``, ``min_epochs * eta``, ... epochs, only the
+best ``1/eta`` by non-dominated rank go on; the front is made of configurations that finished).
+``budget_epochs`` ends the study once its trials have trained that many epochs in all.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from locomt.pattern import NAMED_PRESETS, resolve_pattern, view_names
 
 SPACES = ("counts", "heads", "shared")
 SAMPLERS = ("tpe", "nsga2", "random")
+STRATEGIES = ("full", "asha")
 
 
 @dataclass(frozen=True)
@@ -38,8 +45,18 @@ class SweepSpace:
     presets: tuple[str, ...] = NAMED_PRESETS
     overrides: tuple[str, ...] = ()
     params: dict = field(default_factory=dict)
+    strategy: str = "full"  # full | asha
+    min_epochs: int = 1  # asha: the first rung
+    eta: int = 3  # asha: 1/eta of the configurations at a rung go on
+    budget_epochs: int | None = None  # end the study once its trials trained this many epochs
 
     def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy {self.strategy!r} is unknown; expected one of {', '.join(STRATEGIES)}")
+        if self.min_epochs < 1 or self.eta < 2:
+            raise ValueError(f"min_epochs={self.min_epochs}, eta={self.eta}; expected min_epochs >= 1 and eta >= 2")
+        if self.budget_epochs is not None and self.budget_epochs < 1:
+            raise ValueError(f"budget_epochs={self.budget_epochs}; expected a number of epochs >= 1 (or null)")
         if self.space not in SPACES:
             raise ValueError(f"space {self.space!r} is unknown; expected one of {', '.join(SPACES)}")
         if self.sampler not in SAMPLERS:

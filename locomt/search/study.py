@@ -102,7 +102,11 @@ def create_or_load(storage: optuna.storages.BaseStorage, name: str, metric: str)
 class TrialRecord:
     """One trial as ``trials.csv`` lists it. The sweep stores these fields as the trial's user
     attributes (``set_attrs``); the report reads them back (``from_trial``). Metrics (the validation
-    metric and every ``test/*``) are added as columns under the names the task logs them with."""
+    metric and every ``test/*``) are added as columns under the names the task logs them with; under
+    successive halving, the low-fidelity estimates too, one column per rung (``val/acc@1``: the
+    validation metric after 1 epoch), apart from the full-fidelity ``val/acc``. ``fidelity`` is the
+    epochs the configuration was trained to, ``epochs`` those its trial trained (what it is charged:
+    0 for a repeat of a configuration the study had, or one rejected before training)."""
 
     number: int
     state: str
@@ -115,6 +119,8 @@ class TrialRecord:
     gflops: float | None = None
     latency_ms: float | None = None
     seconds: float | None = None
+    fidelity: int | None = None
+    epochs: int | None = None
     is_pareto: bool = False
     duplicate_of: int | None = None
     note: str | None = None
@@ -143,8 +149,16 @@ class TrialRecord:
         if t.values:
             rec.gflops = t.values[1]
         metrics = {metric: t.values[0] if t.values else a.get(metric),
+                   **{k: v for k, v in sorted(a.items(), key=lambda kv: rung_order(kv[0]))
+                      if k.startswith(f"{metric}@")},
                    **{k: v for k, v in sorted(a.items()) if k.startswith("test/")}}
         return {**{f.name: getattr(rec, f.name) for f in fields(cls)}, **metrics}
+
+
+def rung_order(name: str) -> tuple[str, int]:
+    """Sort key of metric names that puts ``val/acc@3`` after ``val/acc@1`` (not after ``@10``)."""
+    head, _, epochs = name.partition("@")
+    return head, int(epochs) if epochs.isdigit() else 0
 
 
 def set_attrs(trial: optuna.Trial, **values: Any) -> None:

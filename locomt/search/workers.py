@@ -40,17 +40,20 @@ def make_sampler(space: SweepSpace, seed: int) -> optuna.samplers.BaseSampler:
     return optuna.samplers.RandomSampler(seed=seed)
 
 
-def study_done(study: optuna.Study, n_trials: int) -> tuple[bool, bool]:
+def study_done(study: optuna.Study, n_trials: int, budget_epochs: int | None = None) -> tuple[bool, bool]:
     """(nothing left to start, nothing running): the study needs no new trial once ``n_trials``
-    distinct configurations have finished (trained, rejected or diverged) or are running, and none
-    waits. A trial that repeats a trained configuration costs nothing and does not count; as many
-    repeats as ``n_trials`` end the study too (the sampler has run out of new configurations)."""
+    distinct configurations have finished (trained, stopped at a rung, rejected or diverged) or are
+    running, or once its finished trials have trained ``budget_epochs`` epochs in all, and none
+    waits. A trial that repeats a configuration of the study costs nothing and does not count; as
+    many repeats as ``n_trials`` end the study too (the sampler has run out of new configurations)."""
     trials = study.get_trials(deepcopy=False)
     waiting = sum(t.state == TrialState.WAITING for t in trials)
     running = sum(t.state == TrialState.RUNNING for t in trials)
     repeats = sum(t.state in FINISHED and "duplicate_of" in t.user_attrs for t in trials)
     started = sum(t.state in FINISHED for t in trials) - repeats + running
-    return waiting == 0 and (started >= n_trials or repeats >= n_trials), running == 0
+    spent = sum(t.user_attrs.get("epochs") or 0 for t in trials if t.state in FINISHED)
+    over = budget_epochs is not None and spent >= budget_epochs
+    return waiting == 0 and (started >= n_trials or repeats >= n_trials) or over, running == 0
 
 
 def run_worker(ctx: Context, worker: int = 0, on_trial=None) -> None:
@@ -71,7 +74,7 @@ def run_worker(ctx: Context, worker: int = 0, on_trial=None) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
-        no_new, none_running = study_done(study, ctx.n_trials)
+        no_new, none_running = study_done(study, ctx.n_trials, ctx.space.budget_epochs)
         if no_new and none_running:
             return
         if no_new:  # others' trials are running: wait, so that a dead worker's trial gets retried
@@ -134,7 +137,7 @@ def run_workers(ctx: Context, n_workers: int, study: optuna.Study) -> None:
     import torch
 
     if n_workers == 1:
-        with SweepProgress(study, ctx.n_trials) as refresh:
+        with SweepProgress(study, ctx.n_trials, ctx.space.budget_epochs) as refresh:
             run_worker(ctx, 0, on_trial=refresh)
         return
     if torch.cuda.is_available():
@@ -145,7 +148,7 @@ def run_workers(ctx: Context, n_workers: int, study: optuna.Study) -> None:
     for p in procs:
         p.start()
     try:
-        with SweepProgress(study, ctx.n_trials) as refresh:
+        with SweepProgress(study, ctx.n_trials, ctx.space.budget_epochs) as refresh:
             while any(p.is_alive() for p in procs):
                 time.sleep(1.0)
                 refresh()
@@ -167,10 +170,11 @@ def run_workers(ctx: Context, n_workers: int, study: optuna.Study) -> None:
 
 
 class SweepProgress:
-    """A rich progress bar over finished trials, read from the storage (so it counts every worker)."""
+    """A rich progress bar over finished trials, read from the storage (so it counts every worker);
+    over the epochs trained when the study has an epoch budget."""
 
-    def __init__(self, study: optuna.Study, n_trials: int) -> None:
-        self.study, self.n_trials = study, n_trials
+    def __init__(self, study: optuna.Study, n_trials: int, budget_epochs: int | None = None) -> None:
+        self.study, self.n_trials, self.budget = study, n_trials, budget_epochs
         self.bar = Progress(TextColumn("[bold]sweep {task.description}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console,
                             disable=not console.is_terminal)
@@ -180,11 +184,16 @@ class SweepProgress:
         done = sum(t.state in FINISHED and "duplicate_of" not in t.user_attrs for t in trials)
         running = sum(t.state == TrialState.RUNNING for t in trials)
         total = max(self.n_trials, done + running + sum(t.state == TrialState.WAITING for t in trials))
+        if self.budget is not None:  # the bar counts epochs; the trials go in the text
+            spent = sum(t.user_attrs.get("epochs") or 0 for t in trials if t.state in FINISHED)
+            self.bar.update(self.task, completed=min(spent, self.budget), total=self.budget,
+                            info=f"epochs, {done} configurations, {running} running")
+            return
         self.bar.update(self.task, completed=done, total=total, info=f"{running} running")
 
     def __enter__(self):
         self.bar.__enter__()
-        self.task = self.bar.add_task(self.study.study_name, total=self.n_trials, info="")
+        self.task = self.bar.add_task(self.study.study_name, total=self.budget or self.n_trials, info="")
         self.refresh()
         return self.refresh
 

@@ -1,0 +1,70 @@
+"""``python -m locomt.searchbench``: search strategies side by side at equal training compute.
+
+    python -m locomt.searchbench --dataset synthetic-medvidcl --seeds 0 1 2 --budget-epochs 120
+    python -m locomt.searchbench --strategies tpe asha --seeds 0 --budget-epochs 60 --out /tmp/bench
+
+For every search seed and strategy (``random``: random sampling, full training; ``tpe``: TPE, full
+training; ``asha``: TPE with multi-objective successive halving over epochs; ``asha-random``), one
+study of the dataset's search space runs until its trials have trained ``--budget-epochs`` epochs,
+in ``OUT/<strategy>-seed<k>/`` (a sweep folder: study.db, trials.csv, pareto.png, ...). No
+baseline or preset is enqueued unless ``--enqueue``. All studies share the run cache, so a
+configuration trained by one is read back by the others (each is charged its epochs all the same).
+Rerun the same command to resume. Writes to OUT (default ``results/searchbench/<dataset>``):
+``curves.csv`` (hypervolume of the full-fidelity front after each trial against epochs charged),
+``compare.csv``, ``hypervolume_vs_epochs.png``, ``ranking.csv`` and ``kendall.csv`` (how well the
+metric after E epochs ranks configurations trained to full fidelity) and ``summary.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from locomt.io import run_cli
+from locomt.search.benchmark import STRATEGIES, collect, ranking, run_benchmark, write_outputs
+from locomt.search.workers import console, quiet_libraries
+from locomt.timing import machine_description
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m locomt.searchbench", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="synthetic-medvidcl", help="experiments/ and sweeps/DATASET.yaml")
+    p.add_argument("--config", help="another experiment YAML")
+    p.add_argument("--space", help="another search space YAML")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="dotted config override for every trial (repeatable)")
+    p.add_argument("--strategies", nargs="+", default=["random", "tpe", "asha"], choices=list(STRATEGIES))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="search seeds (default 0 1 2)")
+    p.add_argument("--budget-epochs", type=int, required=True, help="epochs every study may train")
+    p.add_argument("--rank-patterns", type=int, default=24,
+                   help="configurations in ranking.csv and the Kendall tau (default 24)")
+    p.add_argument("--enqueue", action="store_true", help="enqueue the space's baselines and presets in every study")
+    p.add_argument("--out", help="output folder (default results/searchbench/DATASET)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    if args.budget_epochs < 1 or args.rank_patterns < 2 or not args.seeds:
+        raise ValueError(f"--budget-epochs {args.budget_epochs}, --rank-patterns {args.rank_patterns}: expected at "
+                         "least 1 epoch and 2 patterns, and at least one seed")
+    quiet_libraries()
+    out = Path(args.out or Path("results") / "searchbench" / args.dataset)
+    command = shlex.join(["python", "-m", "locomt.searchbench", *argv])
+    studies = run_benchmark(args.dataset, args.strategies, args.seeds, args.budget_epochs, out, command,
+                            config=args.config, space=args.space, overrides=args.overrides,
+                            enqueue=args.enqueue, progress=console.is_terminal)
+    curves, trials, metric = collect(studies)
+    rank = ranking(trials, metric, args.rank_patterns)
+    for path in write_outputs(out, curves, rank, args.budget_epochs, metric, command, machine_description()):
+        console.print(f"wrote {path}", markup=False, highlight=False)
+    console.print((out / "summary.md").read_text(), markup=False, highlight=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
