@@ -52,15 +52,33 @@ def _finished_epoch(run_dir: Path) -> int:
         return -1
 
 
+def _stat(path: Path):
+    try:
+        st = path.stat()
+        return st.st_ino, st.st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
 def _stop_after(proc: subprocess.Popen, run_dir: Path, epoch: int, sig: int) -> str:
-    """Send ``sig`` once epoch ``epoch`` has its checkpoint (the next epoch is then under way)."""
-    deadline = time.time() + 300
-    while _finished_epoch(run_dir) < epoch:
+    """Send ``sig`` once epoch ``epoch`` has its checkpoint, and no later one: the child is frozen
+    (SIGSTOP) within a millisecond or two of each new last.ckpt, so however fast the machine, the
+    signal lands in the next epoch (a sleep after polling let a fast CI machine finish two more)."""
+    last = run_dir / "checkpoints" / "last.ckpt"
+    seen, deadline = _stat(last), time.time() + 300
+    while True:
         assert proc.poll() is None, proc.stdout.read()
         assert time.time() < deadline, "no checkpoint in 300 s"
-        time.sleep(0.1)
-    time.sleep(0.3)
+        now = _stat(last)
+        if now is not None and now != seen:
+            proc.send_signal(signal.SIGSTOP)
+            seen = _stat(last)
+            if _finished_epoch(run_dir) >= epoch:
+                break
+            proc.send_signal(signal.SIGCONT)
+        time.sleep(0.001)
     proc.send_signal(sig)
+    proc.send_signal(signal.SIGCONT)
     return proc.communicate(timeout=120)[0]
 
 
