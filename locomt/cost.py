@@ -92,6 +92,12 @@ def analytic_cost(cfg: ModelConfig) -> Cost:
     return Cost(tokenizer=tok, classifier=cls) + layers
 
 
+def fusion_attention_share(cfg: ModelConfig) -> float:
+    """Share of attention (scores and weighted sums) in the MACs of one fusion layer of joint at
+    ``cfg``'s shapes: the regime a view pattern can save in (issue 12 asks at least 1/2)."""
+    return layer_cost(cfg.replace(backbone=reference_backbone()), cfg.n_layers - 1).attn_share
+
+
 def attention_pairs(cfg: ModelConfig) -> int:
     """Query-key pairs summed over the heads of every layer (the attention term of the guarantee)."""
     return sum(sum(w.pairs_per_head) for layer in get_backbone(cfg.backbone).work(cfg) for w in layer)

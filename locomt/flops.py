@@ -5,6 +5,13 @@ Examples::
     python -m locomt.flops --preset audioset-vitb --pattern half --pattern all-cross
     python -m locomt.flops --preset medvidcl-vitb --csv results/flops/medvidcl.csv
     python -m locomt.flops --tokens v=1568,a=400 --pattern 8s+4va     # explicit token counts
+    python -m locomt.flops --config experiments/synthetic-medvidcl.yaml   # the model a config trains
+
+With ``--config`` the shapes come from the experiment config (data section and model section, with
+``--set`` overrides); the class count from the dataset's metadata when it is there (else the
+dataset's declared count), the text vocabulary at its cap ``data.text.vocab_size`` (this changes the
+parameter count, not the MACs). The default patterns are then the presets and each cross view alone.
+Under each table: the attention share of one joint fusion layer and the span of the LoCoMT rows.
 
 Counts come from the analytic cost model (``locomt.cost``), for one example, forward pass.
 """
@@ -19,11 +26,12 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from locomt.cost import cost_rows
+from locomt.cost import cost_rows, fusion_attention_share
 from locomt.io import atomic_write_csv, run_cli
 from locomt.modalities import ModalitySpec
 from locomt.models import list_backbones
-from locomt.pattern import PRESETS
+from locomt.models.config import ModelConfig
+from locomt.pattern import PRESETS, view_names
 from locomt.presets import get_preset, list_presets
 
 COLUMNS = [
@@ -44,7 +52,32 @@ def parse_tokens(text: str, feature_dim: int) -> tuple[ModalitySpec, ...]:
     return tuple(mods)
 
 
-def render(df: pd.DataFrame, console: Console) -> None:
+def config_model(path: str, overrides: list[str]) -> ModelConfig:
+    """The model an experiment config trains (shapes from its data and model sections)."""
+    from locomt.config import load_config, model_config
+    from locomt.data.datasets import classes_without_data
+
+    exp = load_config(path, overrides)
+    return model_config(exp, n_classes=classes_without_data(exp.data)[0]).replace(
+        backbone="locomt", pattern=exp.model.pattern)
+
+
+def default_patterns(cfg: ModelConfig) -> list[str]:
+    """The presets (without random) and every cross view on all heads (the cheapest patterns)."""
+    return [p for p in PRESETS if ":" not in p] + [f"{cfg.n_heads}{v}" for v in view_names(
+        tuple(m.code for m in cfg.modalities))[1:]]
+
+
+def span_line(part: pd.DataFrame, share: float) -> str:
+    loc = part[part.backbone == "locomt"]
+    text = f"attention is {100 * share:.1f} % of a joint fusion layer's MACs"
+    if len(loc):
+        lo, hi = loc.gflops_vs_joint.min(), loc.gflops_vs_joint.max()
+        text += f"; the LoCoMT rows span {lo:.3f}-{hi:.3f} of joint ({100 * (hi - lo):.1f} % of joint)"
+    return text
+
+
+def render(df: pd.DataFrame, console: Console, shares: dict[str, float] | None = None) -> None:
     """One rich table per preset (its token counts in the title, named patterns spelled out below)."""
     for preset, part in df.groupby("preset", sort=False):
         named = {r.pattern_name: r.pattern for r in part.itertuples() if r.pattern_name not in ("", r.pattern)}
@@ -60,6 +93,8 @@ def render(df: pd.DataFrame, console: Console) -> None:
                           f"{2 * r.attn_gmacs:.2f}", f"{100 * r.attn_share:.1f}",
                           f"{r.gflops_vs_joint:.3f}")
         console.print(table)
+        if shares and preset in shares:
+            console.print(span_line(part, shares[preset]))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", action="append", help=f"model preset (repeatable): {', '.join(list_presets())}; "
                    "default audioset-vitb")
+    p.add_argument("--config", action="append", default=[],
+                   help="experiment YAML (repeatable): the model it trains, instead of a preset")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="dotted override of the --config files (repeatable), e.g. --set model.fusion_layer=1")
     p.add_argument("--pattern", action="append",
                    help=f"locomt view pattern (repeatable): a spec such as 8s+4va or a preset ({', '.join(PRESETS)}); "
                    "default half")
@@ -85,26 +124,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    presets = args.preset or ["audioset-vitb"]
-    patterns = args.pattern or ["half"]
+    if args.overrides and not args.config:
+        raise ValueError("--set changes a --config file; expected --config PATH with it")
+    models = [(name, get_preset(name)) for name in args.preset or ([] if args.config else ["audioset-vitb"])]
+    models += [(path, config_model(path, args.overrides)) for path in args.config]
     backbones = args.backbone or list_backbones()
     for b in backbones:
         if b not in list_backbones():
             raise ValueError(f"unknown backbone {b!r}; expected one of {', '.join(list_backbones())}")
     overrides = {k: getattr(args, k) for k in ("n_layers", "n_heads", "d_model", "fusion_layer", "n_bottlenecks",
                                                 "n_classes") if getattr(args, k) is not None}
-    rows = []
-    for preset in presets:
-        cfg = get_preset(preset)
+    rows, shares = [], {}
+    for preset, cfg in models:
         if args.tokens:
             mods = parse_tokens(args.tokens, args.feature_dim or overrides.get("d_model", cfg.d_model))
             cfg, preset = cfg.replace(modalities=mods), f"{preset}+tokens"
         cfg = cfg.replace(**overrides) if overrides else cfg
+        patterns = args.pattern or (default_patterns(cfg) if args.config else ["half"])
         for name in patterns:  # fail on a bad pattern before printing anything
             cfg.replace(pattern=name).resolved_pattern()
         rows += [{"preset": preset, **row} for row in cost_rows(cfg, backbones, patterns)]
+        shares[preset] = fusion_attention_share(cfg)
     df = pd.DataFrame(rows, columns=COLUMNS)
-    render(df, Console())
+    render(df, Console(), shares)
     if args.csv:
         atomic_write_csv(df, args.csv)
         print(f"wrote {args.csv}")

@@ -32,5 +32,5 @@ def tiny_synthetic(tmp_path_factory) -> list[str]:
     base = tmp_path_factory.mktemp("tiny-synthetic")
     return [f"data.root={base / 'synth'}", f"data.cache_dir={base / 'cache'}",
             "data.synthetic={layout: medvidcl, n: 60, seed: 0, size: 32, fps: 8, seconds: 2.0}",
-            "data.batch_size=8", "model.n_layers=2", "model.fusion_layer=1", "model.d_model=32",
+            "data.video.num_frames=8", "model.video_tubelet=2", "data.batch_size=8", "model.n_layers=2", "model.fusion_layer=1", "model.d_model=32",
             "model.n_heads=4", "trainer.max_epochs=1", "trainer.accelerator=cpu", "trainer.log_every_n_steps=1"]

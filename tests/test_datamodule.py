@@ -54,7 +54,7 @@ def test_batches_have_the_documented_shapes(mv):
     cfg, dm = mv
     assert (dm.task, dm.n_classes) == ("multiclass", 3) and dm.class_names[0] == "Medical Instructional"
     d = cfg.data
-    for loader, n in ((dm.train_dataloader(), 21), (dm.val_dataloader(), 3), (dm.test_dataloader(), 6)):
+    for loader, n in ((dm.train_dataloader(), 22), (dm.val_dataloader(), 4), (dm.test_dataloader(), 4)):
         seen = 0
         for inputs, target in loader:
             b = target.shape[0]

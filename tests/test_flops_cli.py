@@ -62,3 +62,42 @@ def test_module_entry_point_exit_code():
     proc = subprocess.run([sys.executable, "-m", "locomt.flops", "--pattern", "13s"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error: pattern '13s': counts in '13s' sum to 13")
+
+
+def test_config_reports_the_model_an_experiment_trains(tmp_path, capsys):
+    """--config: the shapes of experiments/synthetic-medvidcl.yaml, the attention share of a joint
+    fusion layer and the span of the LoCoMT rows; issue 12's regime (attention >= 1/2 of a fusion
+    layer, all-cross <= 0.65 of joint, patterns spanning >= 35 % of joint)."""
+    from pathlib import Path
+
+    from locomt.config import load_config, model_config
+    from locomt.cost import layer_cost
+
+    config = Path(__file__).resolve().parents[1] / "experiments" / "synthetic-medvidcl.yaml"
+    out = tmp_path / "c.csv"
+    assert main(["--config", str(config), "--csv", str(out)]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    df = pd.read_csv(out, keep_default_na=False)
+    assert set(df.tokens) == {"v=256 a=48 t=24"}
+    cfg = model_config(load_config(config), n_classes=3)
+    joint = cfg.replace(backbone="joint")
+    assert df[df.backbone == "joint"].gflops.iloc[0] == pytest.approx(analytic_cost(joint).gflops)
+    share = layer_cost(joint, cfg.n_layers - 1).attention / layer_cost(joint, cfg.n_layers - 1).macs
+    assert share >= 0.5 and f"attention is {100 * share:.1f} % of a joint fusion layer's MACs" in text
+    loc = df[df.backbone == "locomt"].set_index("pattern_name")
+    assert set(loc.index) == {"all-self", "all-cross", "half", "alternate", "bottom-self", "4va", "4vt", "4at"}
+    assert loc.gflops_vs_joint["all-cross"] <= 0.65
+    lo, hi = loc.gflops_vs_joint.min(), loc.gflops_vs_joint.max()
+    assert hi - lo >= 0.35 and f"span {lo:.3f}-{hi:.3f} of joint" in text
+    with pytest.raises(ValueError, match="--set changes a --config file"):
+        main(["--set", "model.d_model=64"])
+    assert main(["--config", str(config), "--set", "model.fusion_layer=1", "--backbone", "joint",
+                 "--csv", str(out)]) == 0
+    assert pd.read_csv(out).gflops.iloc[0] < df[df.backbone == "joint"].gflops.iloc[0]  # layer 0 unimodal
+
+
+def test_paper_regime_preset_saves_about_half():
+    """medvidcl-vitb-long: all-cross saves 48.2 % of joint's GFLOPs (the paper reports 51.3 % on MedVidCL)."""
+    joint = analytic_cost(get_preset("medvidcl-vitb-long", backbone="joint")).gflops
+    cross = analytic_cost(get_preset("medvidcl-vitb-long", backbone="locomt", pattern="all-cross")).gflops
+    assert 1 - cross / joint == pytest.approx(0.482, abs=0.001)

@@ -24,7 +24,7 @@ HEADER_MC = "split,path,label,text\n"
 def clips(tmp_path_factory) -> Path:
     """A user's folder: 12 synthetic clips under clips/ and their hidden colour as the class."""
     synth = tmp_path_factory.mktemp("manifest_src")
-    generate(synth, SynthConfig("medvidcl", n=12, seed=5, size=32), progress=False)
+    generate(synth, SynthConfig("audioset", n=12, seed=5, size=32), progress=False)
     user = tmp_path_factory.mktemp("user")
     shutil.copytree(synth / "media", user / "clips")
     shutil.copy(synth / "synth_latents.csv", user / "latents.csv")

@@ -88,7 +88,7 @@ def test_cache_contents_match_metadata_and_decoder(ref, mv_root):
     cfg, result = ref
     path = result.cache.path
     assert not result.reused and result.decoded == 30 and result.skipped == 0
-    assert result.counts == {"train": 21, "val": 3, "test": 6}
+    assert result.counts == {"train": 22, "val": 4, "test": 4}
     assert (path / "COMPLETE").is_file() and (path / "key.json").is_file()
     meta = json.loads((path / "meta.json").read_text())
     assert meta["task"] == "multiclass" and meta["class_names"][2] == "Non-medical"
@@ -324,10 +324,10 @@ def test_bad_media_is_reported_and_skipped(broken, tmp_path):
     for row in report.itertuples():
         assert row.split == "train" and row.kind in kinds[row.id], (row.id, row.kind, row.reason)
         assert row.id in row.path and row.reason
-    assert result.counts == {"train": 15, "val": 3, "test": 6} and result.skipped == 6
+    assert result.counts == {"train": 16, "val": 4, "test": 4} and result.skipped == 6
     items = pd.read_csv(result.cache.path / "train" / "items.csv", dtype={"id": str})
     assert not set(items["id"]) & set(kinds)
-    assert np.load(result.cache.path / "train" / "video.npy").shape[0] == 15
+    assert np.load(result.cache.path / "train" / "video.npy").shape[0] == 16
 
 
 def test_strict_stops_with_one_line_error(broken, tmp_path, capsys):

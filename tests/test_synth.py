@@ -23,16 +23,21 @@ from locomt.data.media import MediaIndex, find_media, missing_media
 from locomt.data.medvidcl import CLASSES, read_medvidcl
 from locomt.data.synthetic.clips import render_video, write_clip
 from locomt.data.synthetic.config import SynthConfig
-from locomt.data.synthetic.layout import generate
-from locomt.data.synthetic.rule import (
-    AUDIOSET_CLASSES,
-    COLOURS,
-    MEDICAL_WORDS,
-    NONMEDICAL_WORDS,
-    TONES_HZ,
-    audioset_labels,
-    plan,
+from locomt.data.synthetic.layout import generate, plan
+from locomt.data.synthetic.pairs import (
+    BAND_PX,
+    BODY_WORDS,
+    CARE_WORDS,
+    GREYS,
+    HUES,
+    LOW_TONES_HZ,
+    MID_TONES_HZ,
+    MODALITY_PAIRS,
+    NO_EVIDENCE,
+    PAIRS,
+    bayes_accuracy,
 )
+from locomt.data.synthetic.rule import AUDIOSET_CLASSES, COLOURS, TONES_HZ, audioset_labels
 from locomt.data.text import WordTokenizer
 from locomt.data.video import read_video
 from locomt.synth import main
@@ -93,7 +98,7 @@ def test_audioset_layout_reads_back(audioset_dir):
 
 def test_medvidcl_layout_reads_back(medvidcl_dir):
     splits = read_medvidcl(medvidcl_dir)
-    assert {k: len(v) for k, v in splits.items()} == {"train": 210, "val": 30, "test": 60}
+    assert {k: len(v) for k, v in splits.items()} == {"train": 210, "val": 45, "test": 45}
     for name, df in splits.items():
         counts = df["label"].value_counts()
         assert sorted(counts.index) == sorted(CLASSES) and counts.max() - counts.min() == 0
@@ -122,25 +127,30 @@ def test_synthetic_mids_do_not_clash_with_real_ones():
 # ------------------------------------------------------------------------- generative rule
 
 
-def test_medvidcl_rule_and_single_modality_uniformity():
-    items = plan(SynthConfig("medvidcl", n=6000, seed=1))
+def test_medvidcl_rule_pairs_carry_the_evidence_and_modalities_alone_none():
+    items = plan(SynthConfig("medvidcl", n=9000, seed=1))
+    rel = SynthConfig().reliability
     y = np.array([it["labels"][0] for it in items])
-    c = np.array([it["clip"].colour for it in items])
-    f = np.array([it["clip"].tone for it in items])
-    titles = [it["json"]["video_title"].lower().split() for it in items]
-    nonmed = np.array([any(w in NONMEDICAL_WORDS for w in t) for t in titles])
-    med = np.array([any(w in MEDICAL_WORDS for w in t) for t in titles])
-    assert (nonmed == (y == 2)).all() and (med == (y != 2)).all()  # text decides Non-medical
-    assert (c[y == 0] == f[y == 0]).all() and (c[y == 1] != f[y == 1]).all()  # tone-colour match decides the rest
-    # colour alone and tone alone carry no information on the class
-    for var in (c, f):
-        for k in range(4):
-            share = np.bincount(y[var == k], minlength=3) / (var == k).sum()
-            np.testing.assert_allclose(share, 1 / 3, atol=0.04)
-    # nor does the title's filler: the medical topic word is drawn alike for both medical classes
-    for word in MEDICAL_WORDS[:5]:
-        has = np.array([word in t for t in titles])
-        assert abs((y[has] == 0).mean() - 0.5) < 0.12
+    clips = [it["clip"] for it in items]
+    feats = {f"{m}.{p}": np.array([c.features[m][p] for c in clips]) for m, ps in MODALITY_PAIRS.items() for p in ps}
+    for k, pair in enumerate(PAIRS):
+        inf = np.array([c.informative[k] for c in clips])
+        e = (feats[f"{pair[0]}.{pair}"] + feats[f"{pair[1]}.{pair}"]) % 4
+        assert (e[inf] == y[inf]).all() and (e[~inf] == NO_EVIDENCE).all()
+        assert abs(inf.mean() - rel[k]) < 0.02
+    # one feature, and one modality (its two features jointly), says nothing about the class
+    for m, ps in MODALITY_PAIRS.items():
+        joint_value = feats[f"{m}.{ps[0]}"] * 4 + feats[f"{m}.{ps[1]}"]
+        for v in range(16):
+            share = np.bincount(y[joint_value == v], minlength=3) / (joint_value == v).sum()
+            np.testing.assert_allclose(share, 1 / 3, atol=0.09)
+    # the Bayes rule on the pairs a model sees reaches A(S) = 1 - 2/3 prod (1 - r_p)
+    for pairs in (("at",), ("vt",), ("va",), ("vt", "at"), ("va", "vt", "at")):
+        ev = np.stack([(feats[f"{p[0]}.{p}"] + feats[f"{p[1]}.{p}"]) % 4 for p in pairs])
+        seen = np.where((ev != NO_EVIDENCE).any(0), ev.min(0), -1)  # informative pairs agree on y
+        guess = np.where(seen >= 0, seen, 0)
+        assert abs((guess == y).mean() - bayes_accuracy(rel, pairs)) < 0.02, pairs
+    assert bayes_accuracy(rel, ()) == pytest.approx(1 / 3) and bayes_accuracy(rel, PAIRS) == pytest.approx(0.92)
 
 
 def test_audioset_rule_and_single_modality_uniformity():
@@ -203,65 +213,77 @@ def test_decoded_frames_equal_rendered_frames(audioset_dir):
 # ------------------------------------------------------------------------- learnability
 
 
-@pytest.mark.slow
-def test_fusion_beats_late_fusion_on_decoded_clips(medvidcl_dir):
-    """Small MLPs on decoded features: text decides Non-medical; on the medical items a model that
-    fuses video and audio is near perfect, averaging per-modality logits is near chance."""
+def test_decoded_medvidcl_clips_show_their_features(medvidcl_dir):
+    """Hue and grey bands, the low and mid tones and the feature words read back from the files."""
+    lat = latents(medvidcl_dir).set_index("id")
     splits = read_medvidcl(medvidcl_dir)
-    acfg = AudioConfig(n_mels=32, clip_seconds=2.0)
+    df = pd.concat(splits.values()).head(12)
+    for f in find_media(df, medvidcl_dir / "media"):
+        row = lat.loc[Path(f.video).stem]
+        video = read_video(f.video, VideoConfig(num_frames=int(row.frames), size=32, mean=(0, 0, 0), std=(1, 1, 1)))
+        upper = np.median(video[:, :, (np.arange(32) % BAND_PX) < BAND_PX // 2].reshape(3, -1), axis=1)
+        lower = np.median(video[:, :, (np.arange(32) % BAND_PX) >= BAND_PX // 2].reshape(3, -1), axis=1)
+        # RGB -> YUV 4:2:0 moves a colour a little (qp 0 is lossless in YUV); the nearest one is the feature
+        hues = np.array([rgb for _, rgb in HUES]) / 255 * row.brightness
+        assert np.abs(hues - upper).sum(1).argmin() == row["v.va"], (upper, row["v.va"])
+        greys = np.array([g for _, g in GREYS]) / 255
+        assert np.abs(greys - lower.mean()).argmin() == row["v.vt"], (lower, row["v.vt"])
+        wave = read_audio(f.audio, 16000)
+        spec = np.abs(np.fft.rfft(wave * np.hanning(wave.size)))
+        hz = np.fft.rfftfreq(wave.size, 1 / 16000)
+        assert abs(hz[np.where(hz < 1000, spec, 0).argmax()] - LOW_TONES_HZ[row["a.va"]]) < 3
+        assert abs(hz[np.where((hz > 1000) & (hz < 3000), spec, 0).argmax()] - MID_TONES_HZ[row["a.at"]]) < 3
+    for item in df.itertuples(index=False):
+        words = item.text.lower().split()
+        row = lat.loc[item.video_id]
+        assert BODY_WORDS[row["t.vt"]] in words and CARE_WORDS[row["t.at"]] in words
+        assert not set(words) & (set(BODY_WORDS) - {BODY_WORDS[row["t.vt"]]})
 
-    def video_audio(df):
-        files = find_media(df, medvidcl_dir / "media")
-        v = np.stack(
-            [read_video(f.video, VideoConfig(4, 16, (0, 0, 0), (1, 1, 1))).mean(axis=(1, 2, 3)) for f in files]
-        )
+
+@pytest.mark.slow
+def test_fusion_beats_late_fusion_on_decoded_clips(tmp_path):
+    """Small MLPs on features decoded from 600 clips: a fused MLP learns part of the pairs' modular
+    evidence (0.62 measured, the Bayes accuracy is 0.92; the transformers of results/ get closer);
+    averaging per-modality logits (late fusion) stays at chance, as every modality alone says nothing."""
+    root = tmp_path / "m"
+    generate(root, SynthConfig("medvidcl", n=600, seed=0, size=32), progress=False)
+    splits = read_medvidcl(root)
+    acfg = AudioConfig(n_mels=24, hop_length=250, clip_seconds=2.0)
+    tok = WordTokenizer.build(splits["train"]["text"], vocab_size=60)
+
+    def features(df):
+        files = find_media(df, root / "media")
+        raw = VideoConfig(4, 32, (0, 0, 0), (1, 1, 1))
+        v = np.stack([read_video(f.video, raw)[:, :, :BAND_PX].mean(axis=(1, 3)).reshape(-1) for f in files])
         a = np.stack([read_log_mel(f.audio, acfg)[0].mean(axis=1) for f in files])
-        return [torch.tensor(v, dtype=torch.float32), torch.tensor(a, dtype=torch.float32)]
+        t = np.zeros((len(df), len(tok)), np.float32)
+        for i, ids in enumerate(tok.encode_batch(df["text"], 48)):
+            t[i, ids[ids > 0]] = 1
+        return [torch.tensor(x, dtype=torch.float32) for x in (v, a, t)]
 
-    def fit(xs, y, classes, fuse):
+    def fit(xs, y, fuse):
         torch.manual_seed(0)
-        mlp = lambda d: torch.nn.Sequential(torch.nn.Linear(d, 32), torch.nn.ReLU(), torch.nn.Linear(32, classes))  # noqa: E731
+        mlp = lambda d: torch.nn.Sequential(torch.nn.Linear(d, 64), torch.nn.ReLU(), torch.nn.Linear(64, 3))  # noqa: E731
         nets = torch.nn.ModuleList([mlp(sum(x.shape[1] for x in xs))] if fuse else [mlp(x.shape[1]) for x in xs])
         fwd = (lambda X: nets[0](torch.cat(X, 1))) if fuse else (lambda X: sum(n(x) for n, x in zip(nets, X)) / len(X))
-        opt = torch.optim.AdamW(nets.parameters(), lr=1e-2, weight_decay=1e-2)
-        for _ in range(300):
+        opt = torch.optim.AdamW(nets.parameters(), lr=1e-2, weight_decay=1e-3)
+        for _ in range(600):
             opt.zero_grad()
             torch.nn.functional.cross_entropy(fwd(xs), y).backward()
             opt.step()
         return fwd
 
-    def accuracy(fwd, xs, y):
-        with torch.no_grad():
-            return (fwd(xs).argmax(1) == y).float().mean().item()
-
-    # text alone separates Non-medical from medical (bag of words, tokenizer from train only)
-    tok = WordTokenizer.build(splits["train"]["text"], vocab_size=80)
-
-    def bow(df):
-        ids = tok.encode_batch(df["text"], 48)
-        out = np.zeros((len(df), len(tok)), np.float32)
-        for i, row in enumerate(ids):
-            out[i, row[row > 0]] = 1
-        return [torch.tensor(out)]
-
-    tr, te = splits["train"], splits["test"]
-    y_tr, y_te = (
-        torch.tensor((tr["label_index"] == 2).to_numpy()).long(),
-        torch.tensor((te["label_index"] == 2).to_numpy()).long(),
-    )
-    assert accuracy(fit(bow(tr), y_tr, 2, True), bow(te), y_te) >= 0.95
-
-    med_tr, med_te = tr[tr["label_index"] < 2], te[te["label_index"] < 2]
-    x_tr, x_te = video_audio(med_tr), video_audio(med_te)
-    mu = [x.mean(0) for x in x_tr]
-    sd = [x.std(0) + 1e-3 for x in x_tr]
+    train = pd.concat([splits["train"], splits["val"]])
+    x_tr, x_te = features(train), features(splits["test"])
+    mu, sd = [x.mean(0) for x in x_tr], [x.std(0) + 1e-3 for x in x_tr]
     x_tr = [(x - m) / s for x, m, s in zip(x_tr, mu, sd)]
     x_te = [(x - m) / s for x, m, s in zip(x_te, mu, sd)]
-    y_tr, y_te = torch.tensor(med_tr["label_index"].to_numpy()), torch.tensor(med_te["label_index"].to_numpy())
-    fused = accuracy(fit(x_tr, y_tr, 2, True), x_te, y_te)
-    late = accuracy(fit(x_tr, y_tr, 2, False), x_te, y_te)
-    assert fused >= 0.9, (fused, late)
-    assert late <= 0.75 and fused - late >= 0.2, (fused, late)
+    y_tr, y_te = torch.tensor(train["label_index"].to_numpy()), torch.tensor(splits["test"]["label_index"].to_numpy())
+    fused_fwd, late_fwd = fit(x_tr, y_tr, True), fit(x_tr, y_tr, False)
+    with torch.no_grad():
+        fused = (fused_fwd(x_te).argmax(1) == y_te).float().mean().item()
+        late = (late_fwd(x_te).argmax(1) == y_te).float().mean().item()
+    assert fused >= 0.55 and late <= 0.45, (fused, late)
 
 
 # ---------------------------------------------------------------- determinism and writing

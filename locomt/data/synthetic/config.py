@@ -26,8 +26,15 @@ class SynthConfig:
     fps: int = 8
     seconds: float = 2.0
     sample_rate: int = 16000
+    # MedVidCL layout: how often each pair's evidence is there (va, vt, at; locomt.data.synthetic.pairs)
+    reliability: tuple[float, float, float] = (0.6, 0.5, 0.4)
 
     def __post_init__(self) -> None:
+        rel = self.reliability
+        if (not isinstance(rel, (tuple, list)) or len(rel) != 3
+                or not all(isinstance(r, (int, float)) and not isinstance(r, bool) and 0.0 <= r <= 1.0 for r in rel)):
+            raise ValueError(f"reliability={rel!r}; expected three probabilities in [0, 1] (pairs va, vt, at)")
+        object.__setattr__(self, "reliability", tuple(float(r) for r in rel))
         if self.layout not in LAYOUTS:
             raise ValueError(f"layout {self.layout!r}; expected one of {', '.join(LAYOUTS)}")
         if self.n < 3:
@@ -62,7 +69,7 @@ def check_synthetic_root(data: DataConfig) -> None:
     made = Path(data.root) / "synth_config.json"
     if not made.is_file():
         return
-    want = dataclasses.asdict(synth_config(data))
+    want = json.loads(json.dumps(dataclasses.asdict(synth_config(data))))  # as the file holds it (lists)
     have = json.loads(made.read_text())
     diff = {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
     if diff:

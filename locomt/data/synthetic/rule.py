@@ -1,9 +1,8 @@
-"""The generative rule of the synthetic datasets: each clip's hidden variables and the labels they decide.
+"""The generative rule of the synthetic AudioSet layout: each clip's hidden variables and the labels they decide.
 
-This module is the rule as a unit (its constants, word lists and per-layout planning); rendering
-the variables into pixels and samples is :mod:`locomt.data.synthetic.clips`, writing the files
+This module is the rule as a unit (its constants, word lists and planning); rendering the variables
+into pixels and samples is :mod:`locomt.data.synthetic.clips`, writing the files
 :mod:`locomt.data.synthetic.layout`.
-
 
 * colour ``c`` in 0..3 = red, yellow, green, blue: the background of every frame (brightness
   scaled by a nuisance factor in [0.85, 1]);
@@ -29,19 +28,8 @@ Classes 4 and 5 are independent of each modality on its own (P(c=f | c) = 1/4 fo
 P(m=p | m) = 1/2 for every m), so a late-fusion model (per-modality logits averaged) cannot
 separate them: a sum g(c) + h(f) cannot represent c = f, nor g(m) + h(p) the XOR m = p.
 
-MedVidCL layout (3 classes, each 1/3 of every split; text = title + subtitle):
-
-* Non-medical: the title (and subtitle) holds a non-medical topic word (guitar, recipe, ...),
-  c and f independent and uniform -- decided by text alone;
-* Medical Instructional: a medical topic word (knee, insulin, ...), f = c;
-* Medical Non-instructional: a medical topic word, f uniform over the three values != c.
-
-Filler words are drawn from one list for every class, so text does not separate the two medical
-classes, and c alone and f alone are uniform in every class. A fusion model can reach 100 %;
-late fusion is capped at about 1/3 + 2/3 * 2/3 = 78 % accuracy (on the medical items the best
-additive rule g(c) + h(f) gets 2/3 right). p and m are nuisances here. Measured in
-``tests/test_synth.py`` (n=300, seed 0, small MLPs on decoded clip features, held-out medical
-items): video+audio fused about 97 %, late fusion about 45 %.
+The MedVidCL layout has its own rule, in which each modality pair carries its own evidence:
+:mod:`locomt.data.synthetic.pairs`. The word lists and ID helpers here serve both.
 """
 
 from __future__ import annotations
@@ -64,26 +52,6 @@ AUDIOSET_CLASSES = (
     ("/t/dd99004", "Pulsing tone"),
     ("/t/dd99005", "Colour matches tone"),
     ("/t/dd99006", "Motion matches pulse"),
-)
-MEDICAL_WORDS = (
-    "knee",
-    "insulin",
-    "bandage",
-    "fracture",
-    "asthma",
-    "stroke",
-    "diabetes",
-    "wound",
-    "ankle",
-    "vaccine",
-    "cpr",
-    "injection",
-    "stitches",
-    "spine",
-    "kidney",
-    "heart",
-    "migraine",
-    "burn",
 )
 NONMEDICAL_WORDS = (
     "guitar",
@@ -156,7 +124,7 @@ class Clip:
     noise_seed: int
 
 
-def _ytids(rng: np.random.Generator, n: int) -> list[str]:
+def ytids(rng: np.random.Generator, n: int) -> list[str]:
     out: list[str] = []
     seen: set[str] = set()
     chars = np.array(list(YTID_CHARS))
@@ -170,7 +138,7 @@ def _ytids(rng: np.random.Generator, n: int) -> list[str]:
     return out
 
 
-def _split_sizes(n: int, fractions: tuple[float, ...]) -> list[int]:
+def split_sizes(n: int, fractions: tuple[float, ...]) -> list[int]:
     sizes = [max(1, int(round(n * f))) for f in fractions[1:]]
     return [n - sum(sizes)] + sizes
 
@@ -190,18 +158,6 @@ def _clip(rng: np.random.Generator, cfg: SynthConfig, colour: int, tone: int, sh
     )
 
 
-def _title(rng: np.random.Generator, topic: str) -> str:
-    words = list(rng.choice(FILLER_WORDS, int(rng.integers(2, 6))))
-    words.insert(int(rng.integers(len(words) + 1)), topic)
-    return " ".join(w.capitalize() for w in words)
-
-
-def _subtitle(rng: np.random.Generator, topic: str) -> str:
-    words = list(rng.choice(FILLER_WORDS, int(rng.integers(8, 21))))
-    words.insert(int(rng.integers(len(words) + 1)), topic)
-    return " ".join(words)
-
-
 def audioset_labels(clip: Clip) -> list[int]:
     """The AudioSet-layout class indices of ``clip`` (see the module docstring)."""
     labels = [0 if clip.colour in (0, 1) else 1]
@@ -216,9 +172,9 @@ def audioset_labels(clip: Clip) -> list[int]:
     return labels
 
 
-def _plan_audioset(cfg: SynthConfig, rng: np.random.Generator) -> list[dict]:
-    ids = _ytids(rng, cfg.n)
-    splits = ["balanced_train"] * _split_sizes(cfg.n, (0.8, 0.2))[0] + ["eval"] * _split_sizes(cfg.n, (0.8, 0.2))[1]
+def plan_audioset(cfg: SynthConfig, rng: np.random.Generator) -> list[dict]:
+    ids = ytids(rng, cfg.n)
+    splits = ["balanced_train"] * split_sizes(cfg.n, (0.8, 0.2))[0] + ["eval"] * split_sizes(cfg.n, (0.8, 0.2))[1]
     items = []
     for k, (ytid, split) in enumerate(zip(ids, splits)):
         clip = _clip(rng, cfg, rng.integers(4), rng.integers(4), short=k % 10 == 5)
@@ -236,44 +192,3 @@ def _plan_audioset(cfg: SynthConfig, rng: np.random.Generator) -> list[dict]:
             }
         )
     return items
-
-
-def _plan_medvidcl(cfg: SynthConfig, rng: np.random.Generator) -> list[dict]:
-    from locomt.data.medvidcl import CLASSES
-
-    ids = _ytids(rng, cfg.n)
-    sizes = _split_sizes(cfg.n, (0.7, 0.1, 0.2))
-    items = []
-    k = 0
-    for split, size in zip(("train", "val", "test"), sizes):
-        ys = rng.permutation(np.arange(size) % 3)
-        for y in ys:
-            colour = int(rng.integers(4))
-            if y == 0:  # Medical Instructional: tone matches colour
-                tone = colour
-            elif y == 1:  # Medical Non-instructional: tone differs from colour
-                tone = (colour + int(rng.integers(1, 4))) % 4
-            else:  # Non-medical: independent
-                tone = int(rng.integers(4))
-            clip = _clip(rng, cfg, colour, tone, short=k % 10 == 5)
-            topic = str(rng.choice(NONMEDICAL_WORDS if y == 2 else MEDICAL_WORDS))
-            vid = ids[k]
-            k += 1
-            item = {
-                "video_id": vid,
-                "video_link": f"https://www.youtube.com/watch?v={vid}",
-                "video_title": _title(rng, topic),
-                "label": CLASSES[int(y)],
-            }
-            if rng.random() < 0.8:
-                item["video_sub_title"] = _subtitle(rng, topic)
-            items.append(
-                {"split": split, "id": vid, "clip": clip, "json": item, "labels": [int(y)], "file": f"{vid}.mp4"}
-            )
-    return items
-
-
-def plan(cfg: SynthConfig) -> list[dict]:
-    """Every item to write (split, id, file name, hidden variables, labels), determined by ``cfg``."""
-    rng = np.random.default_rng(cfg.seed)
-    return _plan_audioset(cfg, rng) if cfg.layout == "audioset" else _plan_medvidcl(cfg, rng)
