@@ -12,7 +12,8 @@ configuration trained by one is read back by the others (each is charged its epo
 Rerun the same command to resume. Writes to OUT (default ``results/searchbench/<dataset>``):
 ``curves.csv`` (hypervolume of the full-fidelity front after each trial against epochs charged),
 ``compare.csv``, ``hypervolume_vs_epochs.png``, ``ranking.csv`` and ``kendall.csv`` (how well the
-metric after E epochs ranks configurations trained to full fidelity) and ``summary.md``.
+metric after E epochs ranks configurations trained to full fidelity), ``paper_scale.csv`` (what each
+strategy would cost on one GPU at medvidcl-vitb: ``locomt.search.estimate``) and ``summary.md``.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
                             enqueue=args.enqueue, progress=console.is_terminal)
     curves, trials, metric = collect(studies)
     rank = ranking(trials, metric, args.rank_patterns)
-    for path in write_outputs(out, curves, rank, args.budget_epochs, metric, command, machine_description()):
+    full_epochs = int(trials["fidelity"].max()) if trials["fidelity"].notna().any() else None
+    for path in write_outputs(out, curves, rank, args.budget_epochs, metric, command, machine_description(),
+                              full_epochs):
         console.print(f"wrote {path}", markup=False, highlight=False)
     console.print((out / "summary.md").read_text(), markup=False, highlight=False)
     return 0

@@ -200,9 +200,11 @@ def kendall(rank: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 
 def write_outputs(out: Path, curves: pd.DataFrame, rank: pd.DataFrame, budget: float, metric: str,
-                  command: str, machine: str) -> list[Path]:
-    """curves.csv, compare.csv, ranking.csv, kendall.csv, hypervolume_vs_epochs.png and summary.md."""
+                  command: str, machine: str, full_epochs: int | None = None) -> list[Path]:
+    """curves.csv, compare.csv, ranking.csv, kendall.csv, hypervolume_vs_epochs.png and summary.md
+    (and paper_scale.csv, :mod:`locomt.search.estimate`, given the benchmark's full-training epochs)."""
     from locomt.io import atomic_write_csv, atomic_write_text
+    from locomt.search.estimate import estimate_markdown, paper_scale_rows
 
     comparison = compare(curves, REFERENCE, budget)
     tau = kendall(rank, metric) if len(rank) else pd.DataFrame(columns=["epochs", "n_patterns", "kendall_tau"])
@@ -210,8 +212,12 @@ def write_outputs(out: Path, curves: pd.DataFrame, rank: pd.DataFrame, budget: f
              atomic_write_csv(rank, out / "ranking.csv"), atomic_write_csv(tau, out / "kendall.csv"),
              plot_curves(curves, budget, out / "hypervolume_vs_epochs.png",
                          f"hypervolume against training epochs ({curves['seed'].nunique()} search seeds)")]
-    paths.append(atomic_write_text(out / "summary.md", summary_markdown(comparison, tau, budget, metric, command,
-                                                                        machine) + "\n"))
+    text = summary_markdown(comparison, tau, budget, metric, command, machine)
+    if full_epochs:
+        estimate = paper_scale_rows(comparison, budget, full_epochs)
+        paths.append(atomic_write_csv(estimate, out / "paper_scale.csv"))
+        text = "\n".join([text, "", *estimate_markdown(estimate)])
+    paths.append(atomic_write_text(out / "summary.md", text + "\n"))
     return paths
 
 

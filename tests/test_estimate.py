@@ -1,0 +1,29 @@
+"""The paper-scale estimate of a search's cost (locomt.search.estimate), checked by hand arithmetic."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from locomt.cost import analytic_cost
+from locomt.presets import get_preset
+from locomt.search.estimate import estimate_markdown, paper_scale_rows
+
+
+def test_full_trainings_and_gpu_hours():
+    comparison = pd.DataFrame({"strategy": ["tpe", "tpe", "asha", "asha", "random", "random"],
+                               "seed": [0, 1, 0, 1, 0, 1],
+                               "epochs_to_reference": [120, 100, 30, 50, 90, math.inf]})
+    table = paper_scale_rows(comparison, budget=120, bench_full_epochs=10, presets=("medvidcl-vitb",),
+                             epochs=50, tflops=400.0)
+    # joint at medvidcl-vitb: MACs from the cost model, 2 FLOPs per MAC, backward twice the forward
+    macs = analytic_cost(get_preset("medvidcl-vitb", backbone="joint")).macs
+    hours = 3 * 2 * macs * 4217 * 50 / 400e12 / 3600
+    row = table.set_index("strategy")
+    assert row.loc["tpe", "full_training_gpu_hours"] == pytest.approx(hours)
+    assert row.loc["tpe", "full_trainings"] == pytest.approx(11.0)  # mean of 120 and 100 epochs over 10
+    assert row.loc["asha", "full_trainings"] == pytest.approx(4.0)
+    assert row.loc["asha", "search_gpu_hours"] == pytest.approx(4.0 * hours)
+    assert math.isinf(row.loc["random", "search_gpu_hours"])  # one seed never reached TPE's hypervolume
+    text = "\n".join(estimate_markdown(table))
+    assert "| random | medvidcl-vitb |" in text and "not reached" in text and "400 TFLOP/s" in text
