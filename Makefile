@@ -46,7 +46,7 @@ flops: $(VENV)/.installed ## GFLOPs table of every backbone at PRESET (default a
 
 paper-flops: $(VENV)/.installed ## regenerate results/flops/paper_scale.csv
 	$(PY) -m locomt.flops --preset audioset-vitb --preset audioset-vitb-32f --preset medvidcl-vitb \
-		--pattern all-self --pattern half --pattern all-cross --pattern bottom-self \
+		--preset medvidcl-vitb-long --pattern all-self --pattern half --pattern all-cross --pattern bottom-self \
 		--csv results/flops/paper_scale.csv
 
 bench: $(VENV)/.installed ## time one fusion layer and the whole model per backbone (CPU; CUDA when present)
