@@ -1,10 +1,10 @@
 """One training run: fit any backbone on a dataset, test the selected checkpoint, write the record.
 
 A run directory holds ``config.yaml`` (the resolved config), the logs ``trainer.loggers`` asks for
-(``metrics.csv``, every logged epoch exactly once, by default; ``tensorboard/``, ``mlflow/``:
-``locomt.runs.loggers``), ``checkpoints/`` (``best.ckpt``, the epoch with the best
-validation metric, and ``last.ckpt``, the newest finished epoch: ``locomt.runs.checkpoints``) and,
-when the run ends, ``metrics.json`` (a ``RunRecord``).
+(by default ``metrics.csv``, every logged epoch exactly once; ``tensorboard/``, ``mlflow/``:
+``locomt.runs.loggers``), ``checkpoints/`` (``best.ckpt``, the epoch with the best validation
+metric, and ``last.ckpt``, the newest finished epoch: ``locomt.runs.checkpoints``) and, when the run
+ends, ``metrics.json`` (a ``RunRecord``).
 
 ``train`` checks everything it can before it writes anything: the config (when it was built), the
 trainer section against this machine, the pretrained checkpoint, the data (every split must have

@@ -1,8 +1,9 @@
 """What only the machine or the data can decide, checked before a run writes anything: whether the
 trainer section fits this machine (``trainer.accelerator=gpu`` without one, a device count it lacks,
-a strategy or precision Lightning refuses, a logger whose optional package is not installed), whether the model's parameters fit in its memory at all,
-and whether every split has items to train, select and test on. Errors are one line naming the keys
-and values, or the split, its count and the report that lists the media it lacks.
+a strategy or precision Lightning refuses, a logger whose optional package is not installed),
+whether the model's parameters fit in its memory at all, and whether every split has items to
+train, select and test on. Errors are one line naming the keys and values, or the split, its count
+and the report that lists the media it lacks.
 """
 
 from __future__ import annotations
