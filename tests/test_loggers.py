@@ -172,3 +172,17 @@ def test_a_lower_fidelity_needs_the_csv_log(tmp_path):
                                          r"from the run's metrics.csv; expected csv among them"):
         value_at(cfg, tmp_path, 1, "val/acc")
     assert not list(tmp_path.iterdir())
+
+
+def test_an_asha_sweep_without_the_csv_log_is_one_line(tiny_synthetic, tmp_path, capsys):
+    from locomt.sweep import main as sweep
+
+    space = tmp_path / "space.yaml"
+    space.write_text("space: counts\nn_trials: 2\nbaselines: []\npresets: [half]\nstrategy: asha\nmin_epochs: 1\n")
+    args = ["--space", str(space), "--out", str(tmp_path / "out")]
+    for s in [*tiny_synthetic, f"data.cache_dir={tmp_path / 'cache'}", "trainer.loggers=[tensorboard]"]:
+        args += ["--set", s]
+    assert run_cli(sweep, args) == 2
+    assert _one_line(capsys) == ("error: trainer.loggers=['tensorboard']: the asha strategy reads each epoch's "
+                                 "validation metric from a run's metrics.csv; expected csv among them")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
