@@ -4,8 +4,10 @@
     python -m locomt.train --resume runs/synthetic-medvidcl-20261124-101500
 
 A run directory holds ``config.yaml`` (the resolved config), ``metrics.csv`` (every epoch's log,
-exactly once), ``checkpoints/`` (``best.ckpt``; ``last.ckpt``, the newest finished epoch) and, when
-the run ends, ``metrics.json`` (validation and test metrics, params, GMACs, GFLOPs, train seconds).
+exactly once; ``trainer.loggers=[csv, tensorboard, mlflow]`` adds ``tensorboard/`` and ``mlflow/``,
+and the run prints where they are and how to view them), ``checkpoints/`` (``best.ckpt``;
+``last.ckpt``, the newest finished epoch) and, when the run ends, ``metrics.json`` (validation and
+test metrics, params, GMACs, GFLOPs, train seconds).
 Bad input stops with one ``error:`` line before anything is written. ``--resume RUN_DIR`` continues
 from ``last.ckpt`` with the saved config: the epoch that was cut short is trained again and the run
 ends as an uninterrupted one would. The same config and seed give the same metrics on CPU.

@@ -22,6 +22,8 @@ AUDIO_BACKENDS = ("decord", "pyav")
 SEED_RANGE = between(0, 2**32 - 1, integer=True)  # what numpy and Lightning's seed_everything accept
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")  # Lightning's; whether one is present is checked
 # when a run starts (locomt.runs.preflight)
+# where a run's metrics go (locomt.runs.loggers): metrics.csv, TensorBoard event files, an MLflow store
+LOGGERS = ("csv", "tensorboard", "mlflow")
 PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "transformer-engine",
               "transformer-engine-float16", "32", "16", "bf16", "64")
 
@@ -243,6 +245,8 @@ class TrainerConfig:
     precision: str = field(default="auto", metadata=one_of(*PRECISIONS))
     log_every_n_steps: int = field(default=10, metadata=at_least(1))
     out_dir: str = field(default="runs", metadata=text())
+    # any of csv (RUN_DIR/metrics.csv), tensorboard (RUN_DIR/tensorboard/), mlflow (RUN_DIR/mlflow/mlflow.db)
+    loggers: tuple[str, ...] = field(default=("csv",), metadata=each(one_of(*LOGGERS), unique=True))
 
     def __post_init__(self) -> None:
         check_fields(self)

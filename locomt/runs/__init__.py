@@ -1,7 +1,8 @@
 """Runs: one training run (``fit``), its record (``record``: what ``metrics.json`` holds), which
-configs are the same run (``keys``), training each configuration once (``cache``), and what makes a
-run safe to stop and resume: checks before any output (``preflight``), checkpoints (``checkpoints``),
-the metrics log (``history``) and position-seeded randomness (``reproducible``)."""
+configs are the same run (``keys``), training each configuration once (``cache``), where its
+metrics go (``loggers``: csv, TensorBoard, MLflow), and what makes a run safe to stop and resume:
+checks before any output (``preflight``), checkpoints (``checkpoints``), the metrics log
+(``history``) and position-seeded randomness (``reproducible``)."""
 
 from locomt.runs.cache import epoch_values, train_cached, value_at
 from locomt.runs.checkpoints import CheckpointError

@@ -38,6 +38,9 @@ def value_at(cfg: ExperimentConfig, root: str | Path, epochs: int, metric: str,
     resuming) its run in ``ROOT/<config_key>`` only as far as that; what a run already holds is read
     back. At ``trainer.max_epochs`` this is the last epoch's value (a finished run's record holds the
     best epoch's)."""
+    if "csv" not in cfg.trainer.loggers:
+        raise ValueError(f"trainer.loggers={list(cfg.trainer.loggers)}: the value after {epochs} epochs is read from "
+                         "the run's metrics.csv; expected csv among them")
     run_dir = Path(root) / config_key(cfg)
     epochs = min(epochs, cfg.trainer.max_epochs)
     values = epoch_values(run_dir, metric)

@@ -1,9 +1,10 @@
 """One training run: fit any backbone on a dataset, test the selected checkpoint, write the record.
 
-A run directory holds ``config.yaml`` (the resolved config), ``metrics.csv`` (every logged epoch
-exactly once, ``locomt.runs.history``), ``checkpoints/`` (``best.ckpt``, the epoch with the best
-validation metric, and ``last.ckpt``, the newest finished epoch: ``locomt.runs.checkpoints``) and,
-when the run ends, ``metrics.json`` (a ``RunRecord``).
+A run directory holds ``config.yaml`` (the resolved config), the logs ``trainer.loggers`` asks for
+(by default ``metrics.csv``, every logged epoch exactly once; ``tensorboard/``, ``mlflow/``:
+``locomt.runs.loggers``), ``checkpoints/`` (``best.ckpt``, the epoch with the best validation
+metric, and ``last.ckpt``, the newest finished epoch: ``locomt.runs.checkpoints``) and, when the run
+ends, ``metrics.json`` (a ``RunRecord``).
 
 ``train`` checks everything it can before it writes anything: the config (when it was built), the
 trainer section against this machine, the pretrained checkpoint, the data (every split must have
@@ -36,7 +37,8 @@ from locomt.models.checkpoints import read_checkpoint
 from locomt.models.pretrained import load_pretrained
 from locomt.runs.checkpoints import (BEST, CHECKPOINT_DIR, LAST, AtomicCheckpointIO, BestCheckpoint, LastCheckpoint,
                                      ResumePoint, resume_point)
-from locomt.runs.history import METRICS_CSV, HistoryCSVLogger
+from locomt.runs.history import METRICS_CSV
+from locomt.runs.loggers import build_loggers, clear_logs, log_files, where_logs_are
 from locomt.runs.preflight import check_memory, check_splits, check_trainer, trainer_errors
 from locomt.runs.record import METRICS_FILE, RunRecord
 from locomt.runs.reproducible import PositionSeeds
@@ -133,7 +135,7 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, prog
     dm.setup("fit")
     metric = monitor_metric(dm.task)
     partial = stop_after is not None and stop_after < cfg.trainer.max_epochs
-    trainer, best = build_trainer(cfg, run_dir, metric, precision, start, progress,
+    trainer, best = build_trainer(cfg, run_dir, metric, precision, progress,
                                   extra=[StopAfter(stop_after)] if partial else [])
     check_splits(dm.cache, dm.meta["counts"], min_items=trainer.num_devices * trainer.num_nodes)
     mcfg = model_config(cfg, n_classes=dm.n_classes, vocab_size=dm.vocab_size)
@@ -147,6 +149,11 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, prog
             print(f"resuming {run_dir} from {start.path} (epoch {start.epoch} finished, step {start.global_step})"
                   if start else f"run {run_dir} has no finished epoch to resume from: it starts at epoch 0",
                   file=sys.stderr)
+        if announce:
+            print(where_logs_are(cfg.trainer.loggers, run_dir), file=sys.stderr)
+    with stopping(trainer, cfg, run_dir, created):
+        if trainer.is_global_zero:  # built now: opening an MLflow store writes its database
+            trainer.loggers = build_loggers(cfg.trainer.loggers, run_dir, start)
     began = time.perf_counter()
     with stopping(trainer, cfg, run_dir, created):
         trainer.fit(task, datamodule=dm, ckpt_path=str(start.path) if start else None, weights_only=True)
@@ -162,10 +169,12 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, prog
         metrics={metric: float(best.best_model_score if best.best_model_score is not None else float("nan")),
                  **{k: float(v) for k, v in test.items()}},
         params=sum(p.numel() for p in task.model.parameters()), gmacs=cost.gmacs, gflops=cost.gflops,
-        train_seconds=train_seconds, epochs=trainer.current_epoch, seed=cfg.seed,
+        train_seconds=train_seconds, epochs=trainer.current_epoch, seed=cfg.seed, logs=log_files(cfg.trainer.loggers),
     )
     if trainer.is_global_zero:
         record.write(run_dir)
+        if announce:
+            print(where_logs_are(cfg.trainer.loggers, run_dir), file=sys.stderr)
     return record
 
 
@@ -187,9 +196,10 @@ def stopping(trainer: L.Trainer, cfg: ExperimentConfig, run_dir: Path, created: 
         raise
 
 
-def build_trainer(cfg: ExperimentConfig, run_dir: Path, metric: str, precision: str, start: ResumePoint | None,
-                  progress: bool, extra: list[Callback] = ()) -> tuple[L.Trainer, ModelCheckpoint]:
-    """The Lightning Trainer of a run and its best-checkpoint callback (nothing is written yet)."""
+def build_trainer(cfg: ExperimentConfig, run_dir: Path, metric: str, precision: str, progress: bool,
+                  extra: list[Callback] = ()) -> tuple[L.Trainer, ModelCheckpoint]:
+    """The Lightning Trainer of a run and its best-checkpoint callback (nothing is written yet); its
+    loggers are given once the run directory is open (``build_loggers``)."""
     ckpt_dir = run_dir / CHECKPOINT_DIR
     # saved after validation only: on resume Lightning replays the restored epoch's train-epoch-end hooks
     best = BestCheckpoint(dirpath=ckpt_dir, filename=BEST, monitor=metric, mode="max", save_last=False,
@@ -203,7 +213,7 @@ def build_trainer(cfg: ExperimentConfig, run_dir: Path, metric: str, precision: 
             default_root_dir=run_dir, max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices,
             strategy=t.strategy, precision=precision, log_every_n_steps=t.log_every_n_steps,
             gradient_clip_val=cfg.optim.grad_clip or None, deterministic=True, callbacks=callbacks,
-            plugins=[AtomicCheckpointIO()], logger=HistoryCSVLogger(run_dir, keep_epochs=start.epoch if start else None),
+            plugins=[AtomicCheckpointIO()], logger=False,
             enable_progress_bar=progress, enable_model_summary=False,
         )
     return trainer, best
@@ -217,5 +227,6 @@ def open_run_dir(run_dir: Path, cfg: ExperimentConfig, fresh: bool) -> None:
             (run_dir / name).unlink(missing_ok=True)
         for ckpt in (run_dir / CHECKPOINT_DIR).glob("*.ckpt"):
             ckpt.unlink()
+        clear_logs(run_dir)
     if not (run_dir / CONFIG_FILE).is_file():
         atomic_write_text(run_dir / CONFIG_FILE, dump_config(cfg))

@@ -13,7 +13,8 @@ import json
 from locomt.config import ExperimentConfig, model_config, to_dict, with_model
 
 # fields that do not change what a run computes: left out of ``config_key``
-_KEY_EXCLUDE = {("name",), ("trainer", "out_dir"), ("trainer", "log_every_n_steps"), ("data", "num_workers")}
+_KEY_EXCLUDE = {("name",), ("trainer", "out_dir"), ("trainer", "log_every_n_steps"), ("trainer", "loggers"),
+                ("data", "num_workers")}
 
 
 def canonical_config(cfg: ExperimentConfig) -> ExperimentConfig:
@@ -24,7 +25,7 @@ def canonical_config(cfg: ExperimentConfig) -> ExperimentConfig:
 
 def config_key(cfg: ExperimentConfig) -> str:
     """A short hash of everything in ``cfg`` that changes the result of training it (the canonical
-    pattern, data, model, optimiser, trainer and seed; not the name or output folder)."""
+    pattern, data, model, optimiser, trainer and seed; not the name, output folder or loggers)."""
     data = to_dict(canonical_config(cfg))
     for path in _KEY_EXCLUDE:
         node = data

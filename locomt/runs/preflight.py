@@ -1,8 +1,9 @@
 """What only the machine or the data can decide, checked before a run writes anything: whether the
 trainer section fits this machine (``trainer.accelerator=gpu`` without one, a device count it lacks,
-a strategy or precision Lightning refuses), whether the model's parameters fit in its memory at all,
-and whether every split has items to train, select and test on. Errors are one line naming the keys
-and values, or the split, its count and the report that lists the media it lacks.
+a strategy or precision Lightning refuses, a logger whose optional package is not installed),
+whether the model's parameters fit in its memory at all, and whether every split has items to
+train, select and test on. Errors are one line naming the keys and values, or the split, its count
+and the report that lists the media it lacks.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from locomt.config import ConfigError, ExperimentConfig, TrainerConfig
 from locomt.data.cache import SPLITS, Cache
+from locomt.runs.loggers import check_loggers
 
 _LIGHTNING_LOGS = ("lightning.pytorch", "lightning.fabric")
 
@@ -71,10 +73,11 @@ def quiet_lightning_info() -> Iterator[None]:
 
 def check_trainer(t: TrainerConfig, precision: str) -> None:
     """Build (and drop) a Lightning Trainer from the trainer section: a bad combination is a one-line
-    ConfigError before any output exists. Writes nothing."""
+    ConfigError before any output exists, and so is a logger whose package is missing. Writes nothing."""
     import lightning as L
 
     check_device(t)
+    check_loggers(t.loggers)
     with trainer_errors(t), quiet_lightning_info():
         L.Trainer(accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, precision=precision,
                   logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)

@@ -32,6 +32,7 @@ class RunRecord:
     train_seconds: float = 0.0
     epochs: int = 0
     seed: int = 0
+    logs: dict[str, str] = field(default_factory=dict)  # logger -> where it wrote, relative to the run directory
 
     @property
     def val(self) -> float:

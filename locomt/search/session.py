@@ -60,6 +60,9 @@ def open_sweep(dataset: str, command: str, config: str | None = None, space: str
     check_params(cfg, sp)  # and so does a param value outside what the config accepts
     check_trainer(cfg.trainer, resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator))
     check_memory(cfg)
+    if sp.strategy == "asha" and "csv" not in cfg.trainer.loggers:
+        raise SweepError(f"trainer.loggers={list(cfg.trainer.loggers)}: the asha strategy reads each epoch's "
+                         "validation metric from a run's metrics.csv; expected csv among them")
 
     # the data first: a missing data root stops here, before a study or a results folder exists
     dm = build_datamodule(cfg, progress=progress)
