@@ -114,7 +114,7 @@ def test_presets_map_to_space_parameters(kind):
 
 
 def test_trial_config_applies_params_and_fixed_backbones():
-    base = load_config(CONFIG)
+    base = load_config(CONFIG, ["model.n_layers=4"])  # fusion_layer 3 leaves one fusion layer
     space = SweepSpace(params={"optim.lr": {"low": 1e-4, "high": 1e-2, "log": True},
                                "model.fusion_layer": {"choices": [1, 3]}})
     counts = {"layer0.s": 1, "layer0.va": 0, "layer0.vt": 0}  # the last view, at, takes the heads left
