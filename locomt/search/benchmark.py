@@ -214,7 +214,7 @@ def write_outputs(out: Path, curves: pd.DataFrame, rank: pd.DataFrame, budget: f
                          f"hypervolume against training epochs ({curves['seed'].nunique()} search seeds)")]
     text = summary_markdown(comparison, tau, budget, metric, command, machine)
     if full_epochs:
-        estimate = paper_scale_rows(comparison, budget, full_epochs)
+        estimate = paper_scale_rows(comparison, budget, full_epochs, curves=curves)
         paths.append(atomic_write_csv(estimate, out / "paper_scale.csv"))
         text = "\n".join([text, "", *estimate_markdown(estimate)])
     paths.append(atomic_write_text(out / "summary.md", text + "\n"))

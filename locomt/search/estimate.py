@@ -33,26 +33,40 @@ def full_training_flops(preset: str, train_examples: int, epochs: int) -> float:
     return 3.0 * forward * train_examples * epochs
 
 
+def epochs_per_configuration(curves: pd.DataFrame, budget: float) -> dict[str, float]:
+    """Per strategy: the mean epochs charged per configuration it evaluated within ``budget``
+    (trials charged nothing, repeats and rejections, are not configurations evaluated)."""
+    within = curves[(curves["cum_epochs"] <= budget) & (curves["epochs"] > 0)]
+    return within.groupby("strategy", sort=False)["epochs"].mean().to_dict()
+
+
 def paper_scale_rows(comparison: pd.DataFrame, budget: float, bench_full_epochs: int,
                      presets: tuple[str, ...] = ("medvidcl-vitb", "medvidcl-vitb-long"),
-                     epochs: int = PAPER_EPOCHS, tflops: float = GPU_TFLOPS) -> pd.DataFrame:
+                     epochs: int = PAPER_EPOCHS, tflops: float = GPU_TFLOPS,
+                     curves: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per strategy of ``comparison`` (from ``locomt.search.benchmark.compare``) and preset: the
     compute it needed to reach TPE's final hypervolume (mean over seeds; all of ``budget`` for TPE
-    itself), in full trainings and in GPU hours at ``tflops``."""
+    itself), in full trainings and in GPU hours at ``tflops``; given the benchmark's ``curves``,
+    also what one configuration it evaluated cost (mean epochs) and 100 such configurations."""
+    per_config = epochs_per_configuration(curves, budget) if curves is not None else {}
     rows = []
     for strategy, g in comparison.groupby("strategy", sort=False):
         need = g["epochs_to_reference"].astype(float)
         reached = bool(need.map(math.isfinite).all())
         mean_epochs = float(need.mean()) if reached else float("inf")
-        trainings = mean_epochs / bench_full_epochs
+        trainings = mean_epochs / bench_full_epochs  # inf when a seed never reached it
         for preset in presets:
             n = TRAIN_EXAMPLES[preset]
             flops = full_training_flops(preset, n, epochs)
             rows.append({"strategy": strategy, "preset": preset, "train_examples": n, "epochs": epochs,
+                         "bench_full": bench_full_epochs,
                          "gflops_forward_joint": analytic_cost(get_preset(preset, backbone="joint")).gflops,
                          "full_training_gpu_hours": flops / (tflops * 1e12) / 3600,
                          "bench_epochs_to_tpe": mean_epochs, "full_trainings": trainings,
                          "search_gpu_hours": trainings * flops / (tflops * 1e12) / 3600 if reached else float("inf"),
+                         "epochs_per_configuration": per_config.get(strategy, float("nan")),
+                         "gpu_hours_per_100_configurations": 100 * per_config.get(strategy, float("nan"))
+                         / bench_full_epochs * flops / (tflops * 1e12) / 3600,
                          "assumed_tflops": tflops})
     return pd.DataFrame(rows)
 
@@ -68,12 +82,15 @@ def estimate_markdown(table: pd.DataFrame) -> list[str]:
              f"joint bounds every LoCoMT pattern), at an assumed {first.assumed_tflops:g} TFLOP/s sustained "
              "(an H200's dense bf16 peak at 40 % utilisation; not measured here). A strategy costs the full "
              "trainings' worth of epochs it needed, in the benchmark, to reach full-training TPE's final "
-             "hypervolume (mean over seeds).", "",
+             "hypervolume (mean over seeds); and a configuration costs the mean share of a full training "
+             "the strategy spent on each configuration it evaluated.", "",
              "| strategy | preset | forward GFLOPs (joint) | GPU hours per full training | full trainings "
-             "to TPE's hypervolume | GPU hours |", "|---|---|---|---|---|---|"]
+             "to TPE's hypervolume | GPU hours | benchmark epochs per configuration (of "
+             f"{int(first.bench_full)}) | GPU hours per 100 configurations |", "|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
         reached = math.isfinite(r.full_trainings)
         lines.append(f"| {r.strategy} | {r.preset} | {r.gflops_forward_joint:.0f} | {r.full_training_gpu_hours:.2f} | "
                      f"{f'{r.full_trainings:.1f}' if reached else 'not reached'} | "
-                     f"{f'{r.search_gpu_hours:.1f}' if reached else '-'} |")
+                     f"{f'{r.search_gpu_hours:.1f}' if reached else '-'} | {r.epochs_per_configuration:.1f} | "
+                     f"{r.gpu_hours_per_100_configurations:.1f} |")
     return lines
