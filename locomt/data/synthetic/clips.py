@@ -12,19 +12,26 @@ import numpy as np
 from locomt.data.synthetic.rule import COLOURS, PULSE_HZ, SQUARE_RGB, TONES_HZ, Clip
 
 
-def render_video(clip: Clip, size: int, fps: int) -> np.ndarray:
-    """uint8 (T, size, size, 3) frames of ``clip``: coloured background and a moving dark square."""
-    t = max(1, round(clip.seconds * fps))
-    rgb = np.array(COLOURS[clip.colour][1], dtype=np.float32) * clip.brightness
-    frames = np.empty((t, size, size, 3), dtype=np.uint8)
-    frames[:] = np.clip(np.round(rgb), 0, 255).astype(np.uint8)
+def moving_square(background: np.ndarray, t: int, square_y: float, left_to_right: bool) -> np.ndarray:
+    """uint8 (T, H, W, 3): ``background`` (H, W, 3) in every frame, and a dark square a quarter of the
+    frame wide at height ``square_y`` (0..1) crossing it left to right or right to left."""
+    size = background.shape[0]
+    frames = np.repeat(background[None], t, axis=0)
     side = max(2, size // 4)
-    y0 = int(round(clip.square_y * (size - side)))
+    y0 = int(round(square_y * (size - side)))
     for i in range(t):
         frac = i / max(1, t - 1)
-        x0 = int(round((frac if clip.motion else 1.0 - frac) * (size - side)))
+        x0 = int(round((frac if left_to_right else 1.0 - frac) * (size - side)))
         frames[i, y0 : y0 + side, x0 : x0 + side] = SQUARE_RGB
     return frames
+
+
+def render_video(clip: Clip, size: int, fps: int) -> np.ndarray:
+    """uint8 (T, size, size, 3) frames of ``clip``: coloured background and a moving dark square."""
+    rgb = np.array(COLOURS[clip.colour][1], dtype=np.float32) * clip.brightness
+    background = np.empty((size, size, 3), dtype=np.uint8)
+    background[:] = np.clip(np.round(rgb), 0, 255).astype(np.uint8)
+    return moving_square(background, max(1, round(clip.seconds * fps)), clip.square_y, bool(clip.motion))
 
 
 def render_audio(clip: Clip, sample_rate: int) -> np.ndarray:

@@ -32,25 +32,26 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-import numpy as np
-
-from locomt.data.synthetic import clips, pairs
+from locomt.data.synthetic import clips, pairs, rule
 from locomt.data.synthetic.clips import write_clip
 from locomt.data.synthetic.config import SynthConfig
-from locomt.data.synthetic.rule import AUDIOSET_CLASSES, COLOURS, TONES_HZ, Clip, plan_audioset
+from locomt.data.synthetic.rule import AUDIOSET_CLASSES
 
-# how each layout's clips are rendered: (video, audio)
-RENDER = {"audioset": (clips.render_video, clips.render_audio), "medvidcl": (pairs.render_video, pairs.render_audio)}
+# each layout's rule: how its items are planned, rendered (video, audio) and described in synth_latents.csv
+RULES = {
+    "audioset": (rule.plan_audioset, clips.render_video, clips.render_audio, rule.latent_row),
+    "medvidcl": (pairs.plan_medvidcl, pairs.render_video, pairs.render_audio, pairs.latent_row),
+}
 
 
 def plan(cfg: SynthConfig) -> list[dict]:
     """Every item to write (split, id, file name, hidden variables, labels), determined by ``cfg``:
     the AudioSet rule (:mod:`locomt.data.synthetic.rule`) or the MedVidCL one
     (:mod:`locomt.data.synthetic.pairs`)."""
-    rng = np.random.default_rng(cfg.seed)
-    return plan_audioset(cfg, rng) if cfg.layout == "audioset" else pairs.plan_medvidcl(cfg, rng)
+    return RULES[cfg.layout][0](cfg, np.random.default_rng(cfg.seed))
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -87,15 +88,9 @@ def _write_latents(out: Path, cfg: SynthConfig, items: list[dict]) -> None:
     rows = []
     for it in items:
         c = it["clip"]
-        row = {"split": it["split"], "id": it["id"], "file": f"media/{it['file']}", "seconds": c.seconds,
-               "frames": max(1, round(c.seconds * cfg.fps))}
-        if isinstance(c, Clip):
-            row.update(colour=c.colour, colour_name=COLOURS[c.colour][0], brightness=round(c.brightness, 6),
-                       tone=c.tone, tone_hz=TONES_HZ[c.tone], pulse=c.pulse, motion=c.motion)
-        else:
-            row.update(pairs.latent_row(c))
-        row["labels"] = " ".join(map(str, it["labels"]))
-        rows.append(row)
+        rows.append({"split": it["split"], "id": it["id"], "file": f"media/{it['file']}", "seconds": c.seconds,
+                     "frames": max(1, round(c.seconds * cfg.fps)), **RULES[cfg.layout][3](c),
+                     "labels": " ".join(map(str, it["labels"]))})
     _atomic_write_text(out / "synth_latents.csv", pd.DataFrame(rows).to_csv(index=False, lineterminator="\n"))
 
 
@@ -128,7 +123,7 @@ def generate(out: str | os.PathLike, cfg: SynthConfig, progress: bool = True, ov
         for it in items:
             path = media / it["file"]
             if not (reuse and path.exists()):
-                video, audio = RENDER[cfg.layout]
+                _, video, audio, _ = RULES[cfg.layout]
                 write_clip(path, video(it["clip"], cfg.size, cfg.fps), audio(it["clip"], cfg.sample_rate), cfg.fps,
                            cfg.sample_rate)
             bar.advance(task)

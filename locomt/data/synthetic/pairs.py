@@ -48,7 +48,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from locomt.data.synthetic.config import SynthConfig
-from locomt.data.synthetic.rule import FILLER_WORDS, NONMEDICAL_WORDS, SQUARE_RGB, split_sizes, ytids
+from locomt.data.synthetic.clips import moving_square
+from locomt.data.synthetic.rule import FILLER_WORDS, NONMEDICAL_WORDS, split_sizes, ytids
 
 PAIRS = ("va", "vt", "at")
 MODALITY_PAIRS = {"v": ("va", "vt"), "a": ("va", "at"), "t": ("vt", "at")}
@@ -152,18 +153,11 @@ def render_video(clip: PairClip, size: int, fps: int) -> np.ndarray:
     """uint8 (T, size, size, 3): horizontal bands ``BAND_PX`` apart, aligned with the patch grid; the
     upper half of each band is the hue (v.va), the lower half a grey level (v.vt); a dark square
     crosses the frame."""
-    t = max(1, round(clip.seconds * fps))
     frame = np.empty((size, size, 3), dtype=np.float32)
     frame[:] = np.array(HUES[clip.features["v"]["va"]][1], dtype=np.float32) * clip.brightness
     frame[(np.arange(size) % BAND_PX) >= BAND_PX // 2] = float(GREYS[clip.features["v"]["vt"]][1])
-    frames = np.repeat(np.clip(np.round(frame), 0, 255).astype(np.uint8)[None], t, axis=0)
-    side = max(2, size // 4)
-    y0 = int(round(clip.square_y * (size - side)))
-    for i in range(t):
-        frac = i / max(1, t - 1)
-        x0 = int(round((frac if clip.square_ltr else 1.0 - frac) * (size - side)))
-        frames[i, y0 : y0 + side, x0 : x0 + side] = SQUARE_RGB
-    return frames
+    background = np.clip(np.round(frame), 0, 255).astype(np.uint8)
+    return moving_square(background, max(1, round(clip.seconds * fps)), clip.square_y, bool(clip.square_ltr))
 
 
 def render_audio(clip: PairClip, sample_rate: int) -> np.ndarray:

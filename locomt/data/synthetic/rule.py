@@ -172,6 +172,12 @@ def audioset_labels(clip: Clip) -> list[int]:
     return labels
 
 
+def latent_row(clip: Clip) -> dict:
+    """The columns of ``synth_latents.csv`` for one AudioSet-layout clip."""
+    return {"colour": clip.colour, "colour_name": COLOURS[clip.colour][0], "brightness": round(clip.brightness, 6),
+            "tone": clip.tone, "tone_hz": TONES_HZ[clip.tone], "pulse": clip.pulse, "motion": clip.motion}
+
+
 def plan_audioset(cfg: SynthConfig, rng: np.random.Generator) -> list[dict]:
     ids = ytids(rng, cfg.n)
     splits = ["balanced_train"] * split_sizes(cfg.n, (0.8, 0.2))[0] + ["eval"] * split_sizes(cfg.n, (0.8, 0.2))[1]
