@@ -21,6 +21,7 @@ from locomt.cost import cost_rows
 from locomt.data.datasets import classes_without_data
 from locomt.io import atomic_path, atomic_write_csv
 from locomt.models import BASELINES, list_backbones, takes_pattern
+from locomt.models.config import ModelConfig
 from locomt.pattern import NAMED_PRESETS, PatternError
 from locomt.runs import quiet_lightning, train_cached
 
@@ -44,15 +45,21 @@ def plan(cfg: ExperimentConfig, patterns: list[str], baselines: bool,
     return todo + [(b, with_model(cfg, b)) for b in (BASELINES if baselines else ())]
 
 
-def listing(cfg: ExperimentConfig) -> tuple[pd.DataFrame, list[str]]:
-    """Presets and baselines of ``cfg``'s model (canonical pattern, GFLOPs, params, ratio to joint's
-    GFLOPs), and notes on what was assumed. Needs no data: only the class count, from the metadata."""
+def model_without_data(cfg: ExperimentConfig) -> tuple[ModelConfig, list[str]]:
+    """The model ``cfg`` trains, built without media or cache (the class count from the metadata, the
+    text vocabulary at its cap), and notes on what was assumed."""
     n_classes, note = classes_without_data(cfg.data)
     notes = [note] if note else []
     if "text" in cfg.data.modalities:
         notes.append(f"params with the text vocabulary at its cap, data.text.vocab_size={cfg.data.text.vocab_size} "
                      "(a trained model's, built from its training split, can be smaller)")
-    mcfg = model_config(cfg, n_classes)
+    return model_config(cfg, n_classes), notes
+
+
+def listing(cfg: ExperimentConfig) -> tuple[pd.DataFrame, list[str]]:
+    """Presets and baselines of ``cfg``'s model (canonical pattern, GFLOPs, params, ratio to joint's
+    GFLOPs), and notes on what was assumed. Needs no data: only the class count, from the metadata."""
+    mcfg, notes = model_without_data(cfg)
     rows = cost_rows(mcfg, [b for b in list_backbones() if takes_pattern(b)], NAMED_PRESETS) + cost_rows(mcfg, BASELINES)
     df = pd.DataFrame(rows)
     df.insert(0, "name", [r["pattern_name"] or r["backbone"] for r in rows])

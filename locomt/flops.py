@@ -52,14 +52,16 @@ def parse_tokens(text: str, feature_dim: int) -> tuple[ModalitySpec, ...]:
     return tuple(mods)
 
 
-def config_model(path: str, overrides: list[str]) -> ModelConfig:
-    """The model an experiment config trains (shapes from its data and model sections)."""
-    from locomt.config import load_config, model_config
-    from locomt.data.datasets import classes_without_data
+def config_model(path: str, overrides: list[str]) -> tuple[ModelConfig, list[str]]:
+    """The model an experiment config trains (shapes from its data and model sections), and notes on
+    what was assumed (``locomt.ablation.model_without_data``; imported here, not at start-up: it
+    brings in training)."""
+    from locomt.ablation import model_without_data
+    from locomt.config import load_config
 
     exp = load_config(path, overrides)
-    return model_config(exp, n_classes=classes_without_data(exp.data)[0]).replace(
-        backbone="locomt", pattern=exp.model.pattern)
+    mcfg, notes = model_without_data(exp)
+    return mcfg.replace(backbone="locomt", pattern=exp.model.pattern), notes
 
 
 def default_patterns(cfg: ModelConfig) -> list[str]:
@@ -127,7 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.overrides and not args.config:
         raise ValueError("--set changes a --config file; expected --config PATH with it")
     models = [(name, get_preset(name)) for name in args.preset or ([] if args.config else ["audioset-vitb"])]
-    models += [(path, config_model(path, args.overrides)) for path in args.config]
+    notes = []
+    for path in args.config:
+        mcfg, assumed = config_model(path, args.overrides)
+        models.append((path, mcfg))
+        notes += assumed
     backbones = args.backbone or list_backbones()
     for b in backbones:
         if b not in list_backbones():
@@ -146,7 +152,10 @@ def main(argv: list[str] | None = None) -> int:
         rows += [{"preset": preset, **row} for row in cost_rows(cfg, backbones, patterns)]
         shares[preset] = fusion_attention_share(cfg)
     df = pd.DataFrame(rows, columns=COLUMNS)
-    render(df, Console(), shares)
+    console = Console()
+    render(df, console, shares)
+    for note in notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
     if args.csv:
         atomic_write_csv(df, args.csv)
         print(f"wrote {args.csv}")
