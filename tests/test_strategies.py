@@ -234,9 +234,14 @@ def test_searchbench_end_to_end(sets, tmp_path, capsys):
             assert (trials[trials.duplicate_of.isna()].fidelity == EPOCHS).all()
     assert not (pd.read_csv(bench / "tpe-seed0" / "trials.csv").role != "search").any()  # nothing enqueued
     kendall = pd.read_csv(bench / "kendall.csv")
-    assert list(kendall.epochs) == [1, 2, 3] and (kendall.n_patterns == 3).all()
+    assert list(kendall.estimate) == ["val/acc@1", "val/acc@2", "val/acc@3", "test/acc"]
+    assert list(kendall.epochs.iloc[:3]) == [1, 2, 3] and (kendall.n_patterns == 3).all()
     ranking = pd.read_csv(bench / "ranking.csv")
     assert len(ranking) == 3 and ranking.on_front.any()
+    # the ceiling row: test against validation accuracy of the same models, recomputed here
+    from scipy.stats import kendalltau
+    assert kendall.kendall_tau.iloc[-1] == pytest.approx(kendalltau(ranking["test/acc"], ranking["val/acc"])[0],
+                                                         nan_ok=True)
     summary = (bench / "summary.md").read_text()
     assert "Kendall" in summary and "python -m locomt.searchbench" in summary
     before = (bench / "curves.csv").read_text()

@@ -180,23 +180,37 @@ def ranking(trials: pd.DataFrame, metric: str, n: int) -> pd.DataFrame:
     for i in sorted(chosen):
         r = full.iloc[i]
         values = epoch_values(r["run"], metric)
+        test = test_metric(metric)
         rows.append({"key": r["key"], "pattern": r["pattern"], "gflops": r["gflops"], metric: r[metric],
-                     "on_front": bool(on_front[i]),
+                     test: r.get(test), "on_front": bool(on_front[i]),
                      **{f"{metric}@{e}": v for e, v in sorted(values.items())[:-1]}})
     return pd.DataFrame(rows)
 
 
+def test_metric(metric: str) -> str:
+    """The test split's name of a validation metric (``val/acc`` -> ``test/acc``)."""
+    return "test/" + metric.split("/", 1)[1] if metric.startswith("val/") else f"test/{metric}"
+
+
 def kendall(rank: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Kendall's tau (tau-b, scipy) between the metric after E epochs and at full fidelity, per E."""
+    """Kendall's tau (tau-b, scipy) between the metric after E epochs and at full fidelity, per E;
+    then, as the last row, between the test metric and the validation metric of the same
+    full-fidelity models: how well a second measurement of the very same models agrees with the
+    validation ranking, a reference for the split noise that every estimate is ranked against."""
     from scipy.stats import kendalltau
 
     rows = []
-    for col in [c for c in rank.columns if c.startswith(f"{metric}@")]:
+    test = test_metric(metric)
+    estimates = [c for c in rank.columns if c.startswith(f"{metric}@")] + ([test] if test in rank.columns else [])
+    for col in estimates:
         part = rank[[col, metric]].dropna()
         tau, p = kendalltau(part[col], part[metric])
-        rows.append({"epochs": int(col.split("@")[1]), "n_patterns": len(part), "kendall_tau": float(tau),
-                     "p_value": float(p)})
-    return pd.DataFrame(rows, columns=["epochs", "n_patterns", "kendall_tau", "p_value"])
+        rows.append({"estimate": col, "epochs": int(col.split("@")[1]) if "@" in col else None,
+                     "n_patterns": len(part), "kendall_tau": float(tau), "p_value": float(p)})
+    return pd.DataFrame(rows, columns=KENDALL_COLUMNS).astype({"epochs": "Int64"})
+
+
+KENDALL_COLUMNS = ["estimate", "epochs", "n_patterns", "kendall_tau", "p_value"]
 
 
 def write_outputs(out: Path, curves: pd.DataFrame, rank: pd.DataFrame, budget: float, metric: str,
@@ -207,7 +221,7 @@ def write_outputs(out: Path, curves: pd.DataFrame, rank: pd.DataFrame, budget: f
     from locomt.search.estimate import estimate_markdown, paper_scale_rows
 
     comparison = compare(curves, REFERENCE, budget)
-    tau = kendall(rank, metric) if len(rank) else pd.DataFrame(columns=["epochs", "n_patterns", "kendall_tau"])
+    tau = kendall(rank, metric) if len(rank) else pd.DataFrame(columns=KENDALL_COLUMNS)
     paths = [atomic_write_csv(curves, out / "curves.csv"), atomic_write_csv(comparison, out / "compare.csv"),
              atomic_write_csv(rank, out / "ranking.csv"), atomic_write_csv(tau, out / "kendall.csv"),
              plot_curves(curves, budget, out / "hypervolume_vs_epochs.png",
@@ -240,8 +254,10 @@ def summary_markdown(comparison: pd.DataFrame, tau: pd.DataFrame, budget: float,
                      f"{'not reached in every seed' if not np.isfinite(mean) else f'{mean:.2f}'} | {per_seed} |")
     lines += ["", "## Ranking quality of the low fidelity", "",
               f"Kendall's tau between `{metric}` after E epochs and at full fidelity, over the configurations "
-              "in `ranking.csv` (the union front of every study, then evenly spaced over GFLOPs).", "",
-              "| epochs | patterns | Kendall tau | p |", "|---|---|---|---|"]
-    lines += [f"| {int(r.epochs)} | {int(r.n_patterns)} | {r.kendall_tau:.3f} | {r.p_value:.2g} |"
-              for r in tau.itertuples()]
+              "in `ranking.csv` (the union front of every study, then evenly spaced over GFLOPs); last, "
+              f"`{test_metric(metric)}` against `{metric}` of the same full-fidelity models, a reference for "
+              "the noise of a split this size: how well a second split ranks the very same models.", "",
+              "| estimate | patterns | Kendall tau | p |", "|---|---|---|---|"]
+    lines += [f"| `{r.estimate}`{'' if pd.notna(r.epochs) else ' (same models: split noise)'} "
+              f"| {int(r.n_patterns)} | {r.kendall_tau:.3f} | {r.p_value:.2g} |" for r in tau.itertuples()]
     return "\n".join(lines)

@@ -1,13 +1,20 @@
-"""Multi-fidelity search: the rungs of successive halving over epochs, and who is promoted at a rung.
+"""Multi-fidelity search: the rungs of successive halving over epochs, who is promoted at a rung,
+and a sampler that learns from the rungs.
 
 MO-ASHA (Schmucker et al. 2021), stopping-based as Optuna's SuccessiveHalvingPruner: every
 configuration trains on the full schedule, and at each rung (an epoch count: ``min_epochs``,
 ``min_epochs * eta``, ..., below ``max_epochs``) its validation metric joins those that reached the
 rung before it; it goes on only if it is among the best ``max(1, n // eta)`` of the ``n`` there,
-ranked by non-dominated sorting of (metric up, GFLOPs down), ties in a front broken by crowding
-distance (wider gaps first), as NSGA-II does. GFLOPs are exact and known before training, so only
-the metric is a low-fidelity estimate. A stopped configuration keeps its checkpoint: if it is asked
-for again at a higher fidelity, it resumes.
+ranked by non-dominated sorting of (metric up, GFLOPs down), ties in a front broken by hypervolume
+contribution (greedy hypervolume subset selection, as Optuna's multi-objective TPE breaks its ties):
+the points kept are those that keep most of the rung's dominated area, the quantity the search is
+judged by. GFLOPs are exact and known before training, so only the metric is a low-fidelity
+estimate. A stopped configuration keeps its checkpoint: if it is asked for again at a higher
+fidelity, it resumes.
+
+``RungTPESampler``: multi-objective TPE fitted on every configuration's result at the highest rung
+that enough of them reached (BOHB, Falkner et al. 2018), so that configurations stopped at a rung
+inform the proposals; Optuna's TPE would see them only as pruned trials without values.
 """
 
 from __future__ import annotations
@@ -15,6 +22,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from locomt.search.front import dominated_area
 
 
 def rungs(min_epochs: int, eta: int, max_epochs: int) -> list[int]:
@@ -46,31 +57,109 @@ def front_ranks(points: Sequence[tuple[float, float]]) -> np.ndarray:
     return ranks
 
 
-def crowding(points: Sequence[tuple[float, float]]) -> np.ndarray:
-    """NSGA-II crowding distance of each point within its own set (the ends are infinite)."""
+def hv_select(points: Sequence[tuple[float, float]], keep: int) -> list[int]:
+    """Indices of ``keep`` of the (metric, gflops) points: whole non-dominated fronts in rank order,
+    then, from the front that does not fit, greedily the point that adds most dominated area to those
+    chosen (ties: the earlier index). The reference point lies 10 % of the points' span (or 1e-9)
+    beyond their worst metric and GFLOPs."""
     pts = np.asarray(points, dtype=float).reshape(-1, 2)
-    out = np.zeros(len(pts))
-    if len(pts) <= 2:
-        return np.full(len(pts), np.inf)
-    for j in range(2):
-        order = np.argsort(pts[:, j], kind="stable")
-        span = pts[order[-1], j] - pts[order[0], j]
-        out[order[0]] = out[order[-1]] = np.inf
-        if span > 0:
-            out[order[1:-1]] += (pts[order[2:], j] - pts[order[:-2], j]) / span
-    return out
+    keep = min(keep, len(pts))
+    ranks = front_ranks(pts)
+    span = np.ptp(pts, axis=0) if len(pts) else np.zeros(2)
+    ref_metric = pts[:, 0].min() - max(0.1 * span[0], 1e-9) if len(pts) else 0.0
+    ref_gflops = pts[:, 1].max() + max(0.1 * span[1], 1e-9) if len(pts) else 0.0
+    chosen: list[int] = []
+    for r in np.unique(ranks):
+        idx = [int(i) for i in np.flatnonzero(ranks == r)]
+        if len(chosen) + len(idx) <= keep:
+            chosen += idx
+            continue
+        while len(chosen) < keep:
+            base = [tuple(pts[i]) for i in chosen]
+            gains = [dominated_area([*base, tuple(pts[i])], ref_metric, ref_gflops) for i in idx]
+            best = idx[int(np.argmax(gains))]  # argmax: the first of equal gains
+            chosen.append(best)
+            idx.remove(best)
+        break
+    return chosen
 
 
 def promoted(candidate: tuple[float, float], others: Sequence[tuple[float, float]], eta: int) -> bool:
     """Whether ``candidate`` goes on from a rung where ``others`` arrived before it: it must be among
-    the best max(1, n // eta) of the n points (itself included) by front rank, then crowding."""
-    pts = [tuple(candidate), *map(tuple, others)]
-    keep = max(1, len(pts) // eta)
-    ranks = front_ranks(pts)
-    crowd = np.zeros(len(pts))
-    for r in np.unique(ranks):
-        idx = np.flatnonzero(ranks == r)
-        crowd[idx] = crowding([pts[i] for i in idx])
-    # lexicographic: lower rank first, then larger crowding; the candidate loses ties with earlier arrivals
-    order = sorted(range(len(pts)), key=lambda i: (ranks[i], -crowd[i], i == 0))
-    return order.index(0) < keep
+    the max(1, n // eta) of the n points (itself included) that :func:`hv_select` keeps; it loses
+    ties with the earlier arrivals."""
+    pts = [*map(tuple, others), tuple(candidate)]
+    return len(pts) - 1 in hv_select(pts, max(1, len(pts) // eta))
+
+
+class RungTPESampler(optuna.samplers.BaseSampler):
+    """Multi-objective TPE that sees every configuration's low-fidelity result (BOHB's model).
+
+    Before each proposal it builds an in-memory copy of the study in which every trained
+    configuration is a finished trial whose values are (``metric@E``, GFLOPs) at one fidelity E: the
+    highest (a rung, or the full schedule) that at least ``n_min`` configurations reached, else the
+    lowest, which every trained configuration has. TPE then samples from that copy as it would from
+    a study of full trainings. A proposal that repeated a configuration of the study is copied as a
+    pruned trial without values, which TPE ranks below every finished one, as Optuna's TPE sees a
+    repeat stopped at a rung: without it, TPE would propose the best configuration over and over.
+    Configurations never trained (rejected by the GFLOPs budget, diverged) are left out; so are
+    trials without searched parameters (baselines)."""
+
+    def __init__(self, metric: str, seed: int | None = None, n_startup_trials: int = 5, n_min: int | None = None):
+        self._metric, self._n_min = metric, n_min
+        self._tpe = optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup_trials)
+        self._copy: tuple[int, optuna.Study] | None = None
+
+    def reseed_rng(self) -> None:
+        self._tpe.reseed_rng()
+
+    def infer_relative_search_space(self, study, trial):
+        return {}
+
+    def sample_relative(self, study, trial, search_space):
+        return {}
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        if self._copy is None or self._copy[0] != trial.number:
+            self._copy = trial.number, self.observed(study)
+        return self._tpe.sample_independent(self._copy[1], trial, param_name, param_distribution)
+
+    def observations(self, study: optuna.Study) -> tuple[int | None, list[tuple[optuna.trial.FrozenTrial, float]],
+                                                        list[optuna.trial.FrozenTrial]]:
+        """(the fidelity E used, [(trial, metric after E epochs)] over the study's trained
+        configurations, [repeated proposals])."""
+        seen: dict[int, list[tuple[optuna.trial.FrozenTrial, float]]] = {}
+        repeats = []
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+            a = t.user_attrs
+            if t.params and "duplicate_of" in a:
+                repeats.append(t)
+            if not t.params or "duplicate_of" in a or "gflops" not in a or not a.get("fidelity"):
+                continue
+            for name, value in a.items():
+                head, _, e = name.partition("@")
+                if head == self._metric and e.isdigit():
+                    seen.setdefault(int(e), []).append((t, value))
+            if t.state == TrialState.COMPLETE:
+                seen.setdefault(int(a["fidelity"]), []).append((t, t.values[0]))
+        if not seen:
+            return None, [], repeats
+        n_min = self._n_min or 1 + max(len(t.distributions) for obs in seen.values() for t, _ in obs)
+        enough = [e for e, obs in seen.items() if len(obs) >= n_min]
+        fidelity = max(enough) if enough else min(seen)
+        return fidelity, seen[fidelity], repeats
+
+    def observed(self, study: optuna.Study) -> optuna.Study:
+        """An in-memory study holding :meth:`observations` as finished trials (values: metric, GFLOPs)."""
+        level = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # not a line per proposal on "study created"
+        try:
+            copy = optuna.create_study(directions=study.directions)
+        finally:
+            optuna.logging.set_verbosity(level)
+        _, obs, repeats = self.observations(study)
+        copy.add_trials([optuna.trial.create_trial(params=t.params, distributions=t.distributions,
+                                                   values=[value, t.user_attrs["gflops"]]) for t, value in obs])
+        copy.add_trials([optuna.trial.create_trial(params=t.params, distributions=t.distributions,
+                                                   state=TrialState.PRUNED) for t in repeats])
+        return copy

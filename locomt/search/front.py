@@ -16,16 +16,23 @@ import numpy as np
 import pandas as pd
 
 
+def dominated_area(points: Iterable[tuple[float, float]], ref_metric: float, ref_gflops: float) -> float:
+    """The area that ``(metric, gflops)`` points dominate (metric up, GFLOPs down) above ``ref_metric``
+    and below ``ref_gflops``, not normalised; points outside that box add nothing."""
+    pts = sorted((g, m) for m, g in points if m > ref_metric and g < ref_gflops and np.isfinite(m) and np.isfinite(g))
+    area, best = 0.0, ref_metric
+    for i, (g, m) in enumerate(pts):  # sweep from cheap to costly: each point adds the strip it improves
+        best = max(best, m)
+        nxt = pts[i + 1][0] if i + 1 < len(pts) else ref_gflops
+        area += (best - ref_metric) * (nxt - g)
+    return area
+
+
 def hypervolume(points: Iterable[tuple[float, float]], chance: float, ref_gflops: float) -> float:
     """Normalised hypervolume of ``(metric, gflops)`` points (metric up, GFLOPs down); see the module doc."""
     if not 0.0 <= chance < 1.0 or not ref_gflops > 0:
         raise ValueError(f"reference point ({chance}, {ref_gflops}); expected chance in [0, 1) and GFLOPs > 0")
-    pts = sorted((g, m) for m, g in points if m > chance and g < ref_gflops and np.isfinite(m) and np.isfinite(g))
-    area, best = 0.0, chance
-    for i, (g, m) in enumerate(pts):  # sweep from cheap to costly: each point adds the strip it improves
-        best = max(best, min(m, 1.0))
-        nxt = pts[i + 1][0] if i + 1 < len(pts) else ref_gflops
-        area += (best - chance) * (nxt - g)
+    area = dominated_area(((min(m, 1.0), g) for m, g in points), chance, ref_gflops)
     return area / ((1.0 - chance) * ref_gflops)
 
 

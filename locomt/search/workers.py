@@ -24,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from locomt.io import Interrupted
 from locomt.procs import die_with_parent
 from locomt.runs import quiet_lightning
+from locomt.search.fidelity import RungTPESampler
 from locomt.search.objective import Context, Objective
 from locomt.search.report import write_report
 from locomt.search.space import SweepSpace
@@ -32,7 +33,10 @@ from locomt.search.study import FINISHED, SweepError, open_storage
 console = Console(stderr=True, soft_wrap=True)  # one line per trial, also in logs
 
 
-def make_sampler(space: SweepSpace, seed: int) -> optuna.samplers.BaseSampler:
+def make_sampler(space: SweepSpace, seed: int, metric: str) -> optuna.samplers.BaseSampler:
+    """The space's sampler; TPE under successive halving learns from every rung (``RungTPESampler``)."""
+    if space.sampler == "tpe" and space.strategy == "asha":
+        return RungTPESampler(metric, seed=seed, n_startup_trials=5)
     if space.sampler == "tpe":
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
     if space.sampler == "nsga2":
@@ -67,7 +71,8 @@ def run_worker(ctx: Context, worker: int = 0, on_trial=None) -> None:
     n_before = len(optuna.load_study(study_name=ctx.study_name, storage=storage).get_trials(deepcopy=False))
     # a seed per worker and per resume, so that workers do not propose the same configurations
     study = optuna.load_study(study_name=ctx.study_name, storage=storage,
-                              sampler=make_sampler(ctx.space, ctx.space.seed + 1000 * worker + n_before))
+                              sampler=make_sampler(ctx.space, ctx.space.seed + 1000 * worker + n_before,
+                                                           ctx.metric))
     objective = Objective(ctx)
     report = ReportCallback(ctx, on_trial)
     while True:
