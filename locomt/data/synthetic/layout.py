@@ -39,6 +39,7 @@ from locomt.data.synthetic import clips, pairs, rule
 from locomt.data.synthetic.clips import write_clip
 from locomt.data.synthetic.config import SynthConfig
 from locomt.data.synthetic.rule import AUDIOSET_CLASSES
+from locomt.io import atomic_write_text
 
 # each layout's rule: how its items are planned, rendered (video, audio) and described in synth_latents.csv
 RULES = {
@@ -54,15 +55,9 @@ def plan(cfg: SynthConfig) -> list[dict]:
     return RULES[cfg.layout][0](cfg, np.random.default_rng(cfg.seed))
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(text, encoding="ascii" if text.isascii() else "utf-8", newline="\n")
-    os.replace(tmp, path)
-
-
 def _write_audioset_metadata(out: Path, cfg: SynthConfig, items: list[dict]) -> None:
     lines = ["index,mid,display_name"] + [f'{i},{mid},"{name}"' for i, (mid, name) in enumerate(AUDIOSET_CLASSES)]
-    _atomic_write_text(out / "class_labels_indices.csv", "\n".join(lines) + "\n")
+    atomic_write_text(out / "class_labels_indices.csv", "\n".join(lines) + "\n")
     for split, fname in (("balanced_train", "balanced_train_segments.csv"), ("eval", "eval_segments.csv")):
         rows = sorted((it for it in items if it["split"] == split), key=lambda it: it["id"])
         n_pos = sum(len(it["labels"]) for it in rows)
@@ -75,13 +70,13 @@ def _write_audioset_metadata(out: Path, cfg: SynthConfig, items: list[dict]) -> 
         for it in rows:
             mids = ",".join(sorted(AUDIOSET_CLASSES[i][0] for i in it["labels"]))
             text.append(f'{it["id"]}, {it["start"]:.3f}, {it["end"]:.3f}, "{mids}"')
-        _atomic_write_text(out / fname, "\n".join(text) + "\n")
+        atomic_write_text(out / fname, "\n".join(text) + "\n")
 
 
 def _write_medvidcl_metadata(out: Path, items: list[dict]) -> None:
     for split in ("train", "val", "test"):
         rows = [it["json"] for it in items if it["split"] == split]
-        _atomic_write_text(out / f"{split}.json", json.dumps(rows, indent=4))
+        atomic_write_text(out / f"{split}.json", json.dumps(rows, indent=4))
 
 
 def _write_latents(out: Path, cfg: SynthConfig, items: list[dict]) -> None:
@@ -91,7 +86,7 @@ def _write_latents(out: Path, cfg: SynthConfig, items: list[dict]) -> None:
         rows.append({"split": it["split"], "id": it["id"], "file": f"media/{it['file']}", "seconds": c.seconds,
                      "frames": max(1, round(c.seconds * cfg.fps)), **RULES[cfg.layout][3](c),
                      "labels": " ".join(map(str, it["labels"]))})
-    _atomic_write_text(out / "synth_latents.csv", pd.DataFrame(rows).to_csv(index=False, lineterminator="\n"))
+    atomic_write_text(out / "synth_latents.csv", pd.DataFrame(rows).to_csv(index=False, lineterminator="\n"))
 
 
 def generate(out: str | os.PathLike, cfg: SynthConfig, progress: bool = True, overwrite: bool = False) -> list[dict]:
@@ -114,7 +109,7 @@ def generate(out: str | os.PathLike, cfg: SynthConfig, progress: bool = True, ov
         )
     reuse = cfg_path.exists() and cfg_path.read_text() == cfg_text and not overwrite
     items = plan(cfg)
-    _atomic_write_text(cfg_path, cfg_text)
+    atomic_write_text(cfg_path, cfg_text)
     media = out / "media"
     media.mkdir(exist_ok=True)
     columns = (TextColumn("[bold]synth {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
