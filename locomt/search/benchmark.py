@@ -24,7 +24,7 @@ import pandas as pd  # noqa: E402
 
 from locomt.io import atomic_path  # noqa: E402
 from locomt.search.front import hypervolume  # noqa: E402
-from locomt.search.report import reference_point, trials_frame, write_report  # noqa: E402
+from locomt.search.report import reference_point, test_metric, trials_frame, write_report  # noqa: E402
 from locomt.search.session import open_sweep  # noqa: E402
 from locomt.search.study import find_study  # noqa: E402
 from locomt.search.workers import run_workers  # noqa: E402
@@ -176,20 +176,14 @@ def ranking(trials: pd.DataFrame, metric: str, n: int) -> pd.DataFrame:
     if len(chosen) < n and rest:
         picks = np.linspace(0, len(rest) - 1, min(n - len(chosen), len(rest))).round().astype(int)
         chosen += [rest[i] for i in sorted(set(picks))]
-    rows = []
+    rows, test = [], test_metric(metric)
     for i in sorted(chosen):
         r = full.iloc[i]
         values = epoch_values(r["run"], metric)
-        test = test_metric(metric)
         rows.append({"key": r["key"], "pattern": r["pattern"], "gflops": r["gflops"], metric: r[metric],
                      test: r.get(test), "on_front": bool(on_front[i]),
                      **{f"{metric}@{e}": v for e, v in sorted(values.items())[:-1]}})
     return pd.DataFrame(rows)
-
-
-def test_metric(metric: str) -> str:
-    """The test split's name of a validation metric (``val/acc`` -> ``test/acc``)."""
-    return "test/" + metric.split("/", 1)[1] if metric.startswith("val/") else f"test/{metric}"
 
 
 def kendall(rank: pd.DataFrame, metric: str) -> pd.DataFrame:

@@ -63,11 +63,13 @@ def hv_select(points: Sequence[tuple[float, float]], keep: int) -> list[int]:
     chosen (ties: the earlier index). The reference point lies 10 % of the points' span (or 1e-9)
     beyond their worst metric and GFLOPs."""
     pts = np.asarray(points, dtype=float).reshape(-1, 2)
+    if not len(pts):
+        return []
     keep = min(keep, len(pts))
     ranks = front_ranks(pts)
-    span = np.ptp(pts, axis=0) if len(pts) else np.zeros(2)
-    ref_metric = pts[:, 0].min() - max(0.1 * span[0], 1e-9) if len(pts) else 0.0
-    ref_gflops = pts[:, 1].max() + max(0.1 * span[1], 1e-9) if len(pts) else 0.0
+    span = np.ptp(pts, axis=0)
+    ref_metric = pts[:, 0].min() - max(0.1 * span[0], 1e-9)
+    ref_gflops = pts[:, 1].max() + max(0.1 * span[1], 1e-9)
     chosen: list[int] = []
     for r in np.unique(ranks):
         idx = [int(i) for i in np.flatnonzero(ranks == r)]

@@ -50,10 +50,15 @@ def pareto_frame(trials: pd.DataFrame) -> pd.DataFrame:
     return trials[trials["is_pareto"]].sort_values(["gflops", "number"]).reset_index(drop=True)
 
 
+def test_metric(metric: str) -> str:
+    """The test split's name of a validation metric (``val/acc`` -> ``test/acc``)."""
+    return "test/" + metric.split("/", 1)[1] if metric.startswith("val/") else f"test/{metric}"
+
+
 def plot_pareto(trials: pd.DataFrame, metric: str, path: Path, title: str) -> Path:
     """Validation metric (optimised) and test metric (reported) against GFLOPs; front as a step line."""
     done = trials[trials["state"] == "COMPLETE"]
-    test = "test/acc" if "test/acc" in trials else "test/mAP" if "test/mAP" in trials else None
+    test = test_metric(metric) if test_metric(metric) in trials else None
     panels = [(metric, "validation")] + ([(test, "test")] if test else [])
     fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.6), sharex=True, squeeze=False)
     front = pareto_frame(trials)

@@ -71,8 +71,7 @@ def run_worker(ctx: Context, worker: int = 0, on_trial=None) -> None:
     n_before = len(optuna.load_study(study_name=ctx.study_name, storage=storage).get_trials(deepcopy=False))
     # a seed per worker and per resume, so that workers do not propose the same configurations
     study = optuna.load_study(study_name=ctx.study_name, storage=storage,
-                              sampler=make_sampler(ctx.space, ctx.space.seed + 1000 * worker + n_before,
-                                                           ctx.metric))
+                              sampler=make_sampler(ctx.space, ctx.space.seed + 1000 * worker + n_before, ctx.metric))
     objective = Objective(ctx)
     report = ReportCallback(ctx, on_trial)
     while True:
