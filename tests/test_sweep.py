@@ -313,30 +313,39 @@ def _spawn(args, **env_extra):
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
-def _wait_running(tmp_path, proc, timeout=120):
-    """Wait until the study has a running trial whose run has written its first checkpoint."""
-    db = tmp_path / "out" / "study.db"
+def _freeze_in_a_trial(tmp_path, proc, timeout=120):
+    """Freeze the sweep (SIGSTOP) in a trial whose run has just written its first checkpoint, and
+    return that trial: the sweep is stopped within a poll (10 ms) of the checkpoint, before the
+    study is read, so however fast the machine, the caller's signal (then SIGCONT) lands in that
+    trial's next epoch and not after it has finished."""
+    runs = tmp_path / "runs" / "configs"
+    seen: set[Path] = set()
     end = time.time() + timeout
     while time.time() < end and proc.poll() is None:
-        if db.exists():
-            try:
+        new = set(runs.glob("*/checkpoints/last.ckpt")) - seen if runs.is_dir() else set()
+        if new:
+            proc.send_signal(signal.SIGSTOP)
+            seen |= new
+            try:  # (a read that meets the frozen sweep's write lock fails: go on and try again)
                 running = [t for t in _study(tmp_path).trials if t.state == TrialState.RUNNING and "key" in t.user_attrs]
             except Exception:
-                running = []
+                running, seen = [], seen - new
             for t in running:
-                if (tmp_path / "runs" / "configs" / t.user_attrs["key"] / "checkpoints" / "last.ckpt").exists():
+                if (runs / t.user_attrs["key"] / "checkpoints" / "last.ckpt") in new:
                     return t
-        time.sleep(0.5)
+            proc.send_signal(signal.SIGCONT)
+        time.sleep(0.01)
     out = proc.communicate(timeout=30)[0] if proc.poll() is not None else ""
     raise AssertionError(f"no running trial with a checkpoint; output: {out[-2000:]}")
 
 
 def test_ctrl_c_then_rerun_retries_the_interrupted_trial(tmp_path, data_sets):
     args = _args(tmp_path, data_sets, SPACE.format(kind="counts", n=3, extra="").replace(
-        "presets: [half, all-cross]", "presets: [half]"), "--set", "trainer.max_epochs=40")
+        "presets: [half, all-cross]", "presets: [half]"), "--set", "trainer.max_epochs=3")
     proc = _spawn(args)
-    victim = _wait_running(tmp_path, proc)
+    victim = _freeze_in_a_trial(tmp_path, proc)  # after its epoch 0 of 3
     proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGCONT)
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode == 130, out
     assert "run the same command again to go on" in out
@@ -348,7 +357,7 @@ def test_ctrl_c_then_rerun_retries_the_interrupted_trial(tmp_path, data_sets):
     # the retry resumes the interrupted run from its checkpoint and the study completes
     ckpt = tmp_path / "runs" / "configs" / victim.user_attrs["key"] / "checkpoints" / "last.ckpt"
     assert ckpt.exists()  # its newest finished epoch
-    assert run_cli(main, [*args[:-2], "--set", "trainer.max_epochs=40"]) == 0
+    assert run_cli(main, args) == 0
     study = _study(tmp_path)
     done = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert len(done) == 3 and {t.user_attrs["label"] for t in done if "label" in t.user_attrs} >= {"joint", "late"}
@@ -357,10 +366,10 @@ def test_ctrl_c_then_rerun_retries_the_interrupted_trial(tmp_path, data_sets):
 
 def test_sigkill_stale_trial_is_failed_and_retried(tmp_path, data_sets):
     args = _args(tmp_path, data_sets, SPACE.format(kind="counts", n=2, extra="").replace(
-        "presets: [half, all-cross]", "presets: []"), "--heartbeat", "1", "--set", "trainer.max_epochs=40")
+        "presets: [half, all-cross]", "presets: []"), "--heartbeat", "1", "--set", "trainer.max_epochs=3")
     proc = _spawn(args)
-    victim = _wait_running(tmp_path, proc)
-    proc.kill()
+    victim = _freeze_in_a_trial(tmp_path, proc)
+    proc.kill()  # (SIGKILL ends a stopped process too)
     proc.wait(timeout=30)
     assert _study(tmp_path).trials[victim.number].state == TrialState.RUNNING  # nobody has noticed yet
     time.sleep(4)  # > 3 heartbeats: stale
