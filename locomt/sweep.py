@@ -36,7 +36,8 @@ is trained once: runs live in ``<trainer.out_dir>/configs/<config key>/`` and a 
 configuration (canonical pattern and settings) was already trained reuses that result.
 
 Results (``trials.csv``, ``pareto.csv``, ``pareto.png``, ``summary.md``) go to ``results/<dataset>/``
-after every trial; ``python -m locomt.report results/<dataset>`` regenerates them from the study.
+after every trial (the plots at most every 30 s, and at the end); ``python -m locomt.report
+results/<dataset>`` regenerates them from the study.
 """
 
 from __future__ import annotations

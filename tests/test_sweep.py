@@ -249,6 +249,26 @@ def test_study_matches_the_runs_and_the_cost_model(swept, data_sets):
     assert f"| {front.number[0]} |" in summary
 
 
+def test_report_after_a_trial_redraws_the_plots_at_most_every_interval(swept, tmp_path, monkeypatch):
+    """Tables after every trial; the plots (a second or two to draw) when they are PLOT_EVERY_S old."""
+    from types import SimpleNamespace
+
+    from locomt.search import workers
+
+    study = _study(swept[0])
+    out = tmp_path / "report"
+    callback = workers.ReportCallback(SimpleNamespace(metric="val/acc", out=out))
+    callback(study, study.trials[0])  # the first trial draws them
+    drawn = {name: (out / name).stat().st_mtime_ns for name in ("pareto.png", "hypervolume.png")}
+    (out / "trials.csv").unlink()
+    callback(study, study.trials[1])  # a moment later: tables only
+    assert (out / "trials.csv").is_file() and (out / "pareto.csv").is_file()
+    assert {name: (out / name).stat().st_mtime_ns for name in drawn} == drawn
+    monkeypatch.setattr(workers, "PLOT_EVERY_S", 0.0)
+    callback(study, study.trials[2])
+    assert all((out / name).stat().st_mtime_ns != t for name, t in drawn.items())
+
+
 def test_rerun_resumes_and_extends_without_retraining(swept, tmp_path):
     tmp, args = swept
     before = pd.read_csv(tmp / "out" / "trials.csv")

@@ -191,17 +191,19 @@ def summary_markdown(study: optuna.Study, trials: pd.DataFrame, quality: dict | 
     return "\n".join(out)
 
 
-def write_report(study: optuna.Study, out: str | Path) -> list[Path]:
-    """Write trials.csv, pareto.csv, pareto.png and summary.md for ``study`` into ``out``."""
+def write_report(study: optuna.Study, out: str | Path, plots: bool = True) -> list[Path]:
+    """Write trials.csv, pareto.csv, pareto.png, hypervolume.png, summary.md and sweep.json for
+    ``study`` into ``out``; with ``plots`` False the tables only (the PNGs are left as they are)."""
     out = Path(out)
     trials = trials_frame(study)
     metric = study.user_attrs.get("metric", "val/acc")
     paths = [atomic_write_csv(trials, out / "trials.csv"), atomic_write_csv(pareto_frame(trials), out / "pareto.csv")]
     title = (f"{study.study_name}: {int((trials['state'] == 'COMPLETE').sum())} completed trials "
              f"({study.user_attrs.get('dataset', '')})")
-    paths.append(plot_pareto(trials, metric, out / "pareto.png", title))
+    if plots:
+        paths.append(plot_pareto(trials, metric, out / "pareto.png", title))
     quality = front_quality(study, trials)
-    if "history" in quality:
+    if plots and "history" in quality:
         paths.append(plot_hypervolume(quality["history"], out / "hypervolume.png", study.study_name))
     paths.append(atomic_write_text(out / "summary.md", summary_markdown(study, trials, quality) + "\n"))
     paths.append(update_pointer(out, study, quality))

@@ -1,6 +1,8 @@
 """Sweep workers: run trials until the study is done, in this process or in N spawned ones that
 share the study (each with cores/N threads and, when there are GPUs, one device each); one console
-line and a rewritten report after every trial, and a progress bar read from the storage.
+line and a rewritten report after every trial (its plots at most every ``PLOT_EVERY_S`` seconds:
+drawing them takes a second or two, longer than a trial of a tiny test sweep), and a progress bar
+read from the storage.
 
 A worker with nothing left to start waits while others' trials run, so that a dead worker's stale
 trial (no heartbeat for 3 beats) is failed and retried by a live one.
@@ -31,6 +33,7 @@ from locomt.search.space import SweepSpace
 from locomt.search.study import FINISHED, SweepError, open_storage
 
 console = Console(stderr=True, soft_wrap=True)  # one line per trial, also in logs
+PLOT_EVERY_S = 30.0  # the report's plots are redrawn after a trial when they are this old (and at the end)
 
 
 def make_sampler(space: SweepSpace, seed: int, metric: str) -> optuna.samplers.BaseSampler:
@@ -88,14 +91,19 @@ def run_worker(ctx: Context, worker: int = 0, on_trial=None) -> None:
 
 
 class ReportCallback:
-    """After every trial: one line on the console and the result files rewritten."""
+    """After every trial: one line on the console and the result files rewritten, the plots when
+    they were last drawn ``PLOT_EVERY_S`` or more seconds ago (the sweep draws them at its end)."""
 
     def __init__(self, ctx: Context, on_trial=None) -> None:
         self.ctx, self.on_trial = ctx, on_trial
+        self.plotted = -float("inf")
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         console.print(trial_line(trial, self.ctx.metric), markup=False, highlight=False)
-        write_report(study, self.ctx.out)
+        plots = time.monotonic() - self.plotted >= PLOT_EVERY_S
+        write_report(study, self.ctx.out, plots=plots)
+        if plots:
+            self.plotted = time.monotonic()
         if self.on_trial:
             self.on_trial()
 
