@@ -177,7 +177,7 @@ def test_killed_halving_sweep_resumes(sets, tmp_path):
     """SIGKILL mid-trial; the rerun fails the stale trial and retries it, which resumes the run from
     its last finished epoch: its rung values are the run's own, each configuration is trained once."""
     overrides, out = sets
-    args = _args(tmp_path, [*overrides, "trainer.max_epochs=12"], SPACE.format(n=2, extra="").replace(
+    args = _args(tmp_path, [*overrides, "trainer.max_epochs=6"], SPACE.format(n=2, extra="").replace(
         "presets: [half]", "presets: [half, all-cross]"), "--heartbeat", "1")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "locomt.sweep", *args], cwd=ROOT, env=env,
