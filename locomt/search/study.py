@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy
 from optuna.trial import TrialState
 
 from locomt.io import atomic_write_text
@@ -43,7 +44,10 @@ def open_storage(url: str, heartbeat: int | None) -> optuna.storages.RDBStorage:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **beats)
+                storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **beats)
+            if storage.engine.name == "sqlite":
+                serialize_sqlite(storage.engine)
+            return storage
         except Exception as err:
             # Workers starting together on an empty database race to create Optuna's tables; the
             # loser sees a duplicate key or an existing table, and succeeds once they exist.
@@ -52,6 +56,28 @@ def open_storage(url: str, heartbeat: int | None) -> optuna.storages.RDBStorage:
                 continue
             _storage_error(url, err)
     raise AssertionError("unreachable")
+
+
+def serialize_sqlite(engine) -> None:
+    """Make each SQLite transaction take the write lock when it begins (``BEGIN IMMEDIATE``).
+
+    Optuna pops a waiting (enqueued) trial by reading its state and then setting it RUNNING in one
+    transaction, with ``SELECT ... FOR UPDATE``, which SQLite ignores; and Python's sqlite3 opens
+    the transaction only at the UPDATE, so two local workers could both read WAITING and both run
+    the trial (optuna/optuna#4621; here the loser failed with "Cannot tell a COMPLETE trial"). The
+    driver is told not to open transactions itself and every transaction SQLAlchemy begins takes
+    the lock at once (SQLAlchemy's recipe for pysqlite transactions); connections opened before
+    (Optuna's table and version checks) are closed."""
+
+    @sqlalchemy.event.listens_for(engine, "connect")
+    def _driver_opens_no_transaction(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+
+    @sqlalchemy.event.listens_for(engine, "begin")
+    def _begin_immediate(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()
 
 
 def _storage_error(url: str, err: Exception) -> None:
