@@ -58,7 +58,8 @@ def test_metric(metric: str) -> str:
 def plot_pareto(trials: pd.DataFrame, metric: str, path: Path, title: str) -> Path:
     """Validation metric (optimised) and test metric (reported) against GFLOPs; front as a step line."""
     done = trials[trials["state"] == "COMPLETE"]
-    test = test_metric(metric) if test_metric(metric) in trials else None
+    test = test_metric(metric)
+    test = test if test in trials else None
     panels = [(metric, "validation")] + ([(test, "test")] if test else [])
     fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.6), sharex=True, squeeze=False)
     front = pareto_frame(trials)

@@ -94,9 +94,7 @@ def _storage_error(url: str, err: Exception) -> None:
 def redact(url: str) -> str:
     """The storage URL without its password."""
     try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
     except Exception:
         return url
 
