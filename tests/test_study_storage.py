@@ -1,10 +1,13 @@
-"""The sweep's SQLite storage under concurrent local workers: every enqueued trial is popped once."""
+"""The sweep's storage under concurrent local workers: every enqueued trial is popped once, and a
+trial whose worker died before its first heartbeat is failed and retried."""
 
 import threading
+import time
 
 import optuna
+from optuna.trial import TrialState
 
-from locomt.search.study import open_storage
+from locomt.search.study import open_storage, watch_running
 
 
 def test_workers_on_one_sqlite_study_pop_each_enqueued_trial_once(tmp_path):
@@ -32,3 +35,24 @@ def test_workers_on_one_sqlite_study_pop_each_enqueued_trial_once(tmp_path):
     assert not errors, errors
     assert sorted(popped) == sorted(t._trial_id for t in study.get_trials())
     assert all(t.state == optuna.trial.TrialState.RUNNING for t in study.get_trials())
+
+
+def test_a_trial_killed_before_its_first_heartbeat_is_failed_and_retried(tmp_path):
+    """A worker killed after taking a trial and before its heartbeat first wrote: Optuna never fails
+    such a trial (it only fails old heartbeats), and every worker and rerun waited for it for ever;
+    watch_running gives it a beat, so it is failed one grace period later and retried."""
+    study = optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path / 'study.db'}", heartbeat=1),
+                                study_name="s")  # stale after 3 s without a beat
+    dead = study.ask()  # RUNNING, and no heartbeat thread: as if its worker died at once
+    dead.suggest_float("x", 0.0, 1.0)
+    time.sleep(3.5)
+    optuna.storages.fail_stale_trials(study)
+    assert [t.state for t in study.get_trials()] == [TrialState.RUNNING]  # Optuna alone: RUNNING for ever
+    seen: set[int] = set()
+    watch_running(study, seen)
+    assert seen == {dead._trial_id} and [t.state for t in study.get_trials()] == [TrialState.RUNNING]
+    time.sleep(3.5)
+    watch_running(study, seen)
+    failed, retry = study.get_trials()
+    assert (failed.state, retry.state) == (TrialState.FAIL, TrialState.WAITING)
+    assert retry.params == failed.params and retry.system_attrs["failed_trial"] == 0

@@ -80,6 +80,27 @@ def serialize_sqlite(engine) -> None:
     engine.dispose()
 
 
+def watch_running(study: optuna.Study, seen: set[int]) -> None:
+    """Fail the stale trials, then give each RUNNING trial this process has not seen before one heartbeat.
+
+    Optuna fails a running trial as stale only once its heartbeat has grown old; a trial that never
+    beat is left RUNNING for ever (by design: optuna/optuna#4055). A worker killed after taking a
+    trial and before its heartbeat thread first wrote (seconds, on a loaded machine) would leave
+    every other worker, and every rerun of the sweep, waiting for that trial. One beat from here
+    makes such a trial stale one grace period later, when it is failed and retried as any killed
+    trial; a live trial beats on regardless, and a dead one that did beat is failed at most one
+    grace period later than it would have been."""
+    if study._storage.get_heartbeat_interval() is None:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # first: a trial that beat long ago fails now, not later
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t._trial_id not in seen:
+            seen.add(t._trial_id)
+            study._storage.record_heartbeat(t._trial_id)
+
+
 def _storage_error(url: str, err: Exception) -> None:
     """Raise the one-line SweepError for a storage that cannot be opened."""
     if isinstance(err, ImportError):  # Optuna's wording hides the module: name it

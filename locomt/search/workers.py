@@ -30,7 +30,7 @@ from locomt.search.fidelity import RungTPESampler
 from locomt.search.objective import Context, Objective
 from locomt.search.report import write_report
 from locomt.search.space import SweepSpace
-from locomt.search.study import FINISHED, SweepError, open_storage
+from locomt.search.study import FINISHED, SweepError, open_storage, watch_running
 
 console = Console(stderr=True, soft_wrap=True)  # one line per trial, also in logs
 PLOT_EVERY_S = 30.0  # the report's plots are redrawn after a trial when they are this old (and at the end)
@@ -77,10 +77,9 @@ def run_worker(ctx: Context, worker: int = 0, on_trial=None) -> None:
                               sampler=make_sampler(ctx.space, ctx.space.seed + 1000 * worker + n_before, ctx.metric))
     objective = Objective(ctx)
     report = ReportCallback(ctx, on_trial)
+    watched: set[int] = set()
     while True:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
+        watch_running(study, watched)  # others' trials: a dead one is failed and retried
         no_new, none_running = study_done(study, ctx.n_trials, ctx.space.budget_epochs)
         if no_new and none_running:
             return
