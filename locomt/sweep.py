@@ -13,6 +13,8 @@ training). Test metrics are recorded for every trial but never optimised. The ex
                              # heads: a view per head; shared: one set of counts for every fusion layer
     strategy: full           # full: train each configuration; asha: successive halving over epochs
     min_epochs: 1            # asha: the first rung; then min_epochs * eta, ... (eta: 3)
+    asha_type: stopping      # asha: stopping (judged on arrival at a rung) | promotion (paused at a rung,
+                             # resumed as a new trial once among the best 1/eta there)
     n_trials: 14             # distinct configurations, enqueued baselines and presets included
     budget_epochs: null      # or end the study once its trials trained this many epochs
     sampler: tpe             # tpe | nsga2 | random
@@ -49,7 +51,7 @@ import sys
 from locomt.io import run_cli
 from locomt.search.report import write_report
 from locomt.search.session import open_sweep
-from locomt.search.space import STRATEGIES
+from locomt.search.space import ASHA_TYPES, STRATEGIES
 from locomt.search.study import SweepError, redact
 from locomt.search.workers import console, quiet_libraries, run_workers
 
@@ -69,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", choices=STRATEGIES,
                    help="full: train every configuration on the whole schedule; asha: successive halving over "
                    "epochs (default: the space's strategy)")
+    p.add_argument("--asha-type", choices=ASHA_TYPES,
+                   help="with --strategy asha: stopping (a configuration is judged as it reaches a rung and trains "
+                   "on or stops) or promotion (every configuration pauses at a rung and resumes, as a new trial, "
+                   "once among the best 1/eta there) (default: the space's asha_type, else stopping)")
     p.add_argument("--storage", help="Optuna storage URL (default: sqlite:///OUT/study.db)")
     p.add_argument("--study", help="study name (default: the space file's name)")
     p.add_argument("--out", help="results folder (default: results/DATASET)")
@@ -89,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     sweep = open_sweep(args.dataset, command, config=args.config, space=args.space, overrides=args.overrides,
                        n_trials=args.n_trials, storage=args.storage, study=args.study, out=args.out,
                        heartbeat=args.heartbeat, progress=console.is_terminal,
-                       space_changes={"strategy": args.strategy} if args.strategy else None)
+                       space_changes=({"strategy": args.strategy} if args.strategy else {})
+                       | ({"asha_type": args.asha_type} if args.asha_type else {}) or None)
     ctx, study = sweep.ctx, sweep.study
     console.print(f"study {ctx.study_name!r} in {redact(ctx.storage)}: {len(study.trials) - sweep.n_enqueued} trials "
                   f"so far, {sweep.n_enqueued} enqueued, {ctx.n_trials} wanted; results in {sweep.out}/",

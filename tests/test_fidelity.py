@@ -1,5 +1,5 @@
-"""Successive halving over epochs: the rungs, non-dominated sorting, who is promoted, and the
-sampler that learns from the rungs."""
+"""Successive halving over epochs: the rungs, non-dominated sorting, who is promoted (on arrival at
+a rung, or from a pause), and the sampler that learns from the rungs."""
 
 from itertools import combinations
 
@@ -8,7 +8,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from locomt.search.fidelity import RungTPESampler, front_ranks, hv_select, promoted, rungs
+from locomt.search.fidelity import RungTPESampler, front_ranks, hv_select, next_promotion, promoted, rungs
+from locomt.search.objective import enqueue_promotion, requeue
+from locomt.search.space import SweepSpace
 from locomt.search.front import dominated_area
 
 
@@ -156,3 +158,86 @@ def test_rung_sampler_moves_away_from_repeated_proposals():
             s.tell(t, state=TrialState.PRUNED)
     assert len(sampler.observations(s)[2]) == n_repeats
     assert max(seen.count(p) for p in set(seen)) <= 4  # not the same configuration over and over
+
+
+# ------------------------------------------------------------------ promotion-based
+def _paused(number, key, values, gflops, state=TrialState.PRUNED, **attrs):
+    """A trial of configuration ``key`` that reached the rungs in ``values`` ({epochs: val/acc})."""
+    user = {"key": key, "gflops": gflops, **{f"val/acc@{e}": v for e, v in values.items()}, **attrs}
+    if values and state != TrialState.WAITING:
+        user.setdefault("fidelity", max(values))
+    t = optuna.trial.create_trial(state=state, params={"a": number}, user_attrs=user,
+                                  distributions={"a": optuna.distributions.IntDistribution(0, 99)},
+                                  values=[0.9, gflops] if state == TrialState.COMPLETE else None)
+    t.number = number
+    return t
+
+
+R = [2, 6, 10]
+
+
+def test_next_promotion_takes_the_best_nth_of_a_rung_highest_rung_first():
+    # two at rung 2: 2 // 3 = 0 go on
+    a, b = _paused(0, "a", {2: 0.5}, 1.0), _paused(1, "b", {2: 0.7}, 1.0)
+    assert next_promotion([a, b], "val/acc", R, 3) is None
+    c = _paused(2, "c", {2: 0.6}, 1.0)
+    assert next_promotion([a, b, c], "val/acc", R, 3) is b  # the best of three, as hv_select ranks them
+    # same accuracy, fewer GFLOPs: c dominates b and goes first
+    cheap = _paused(2, "c", {2: 0.7}, 0.5)
+    assert next_promotion([a, b, cheap], "val/acc", R, 3) is cheap
+    # b's promotion is waiting, then running, then paused at 6: nothing else at 2 is in the best third
+    for state in (TrialState.WAITING, TrialState.RUNNING):
+        going = _paused(3, "b", {2: 0.7}, 1.0, state=state, promoted_from=1)
+        assert next_promotion([a, b, c, going], "val/acc", R, 3) is None
+    b6 = _paused(3, "b", {2: 0.7, 6: 0.8}, 1.0, promoted_from=1)
+    assert next_promotion([a, b, c, b6], "val/acc", R, 3) is None  # 1 at rung 6
+    # a failed promotion does not hold the configuration: it is promoted again
+    failed = _paused(3, "b", {2: 0.7}, 1.0, state=TrialState.FAIL, promoted_from=1)
+    assert next_promotion([a, b, c, failed], "val/acc", R, 3) is b
+    # six at rung 2 (best two go on), three of them at rung 6: rung 6 first
+    more = [_paused(4 + i, k, {2: v}, 1.0) for i, (k, v) in enumerate([("d", 0.1), ("e", 0.2), ("f", 0.3)])]
+    six = [_paused(10, "a", {2: 0.5, 6: 0.55}, 1.0, promoted_from=0), _paused(11, "c", {2: 0.6, 6: 0.9}, 1.0,
+                                                                           promoted_from=2)]
+    trials = [a, b, c, *more, b6, *six]
+    assert next_promotion(trials, "val/acc", R, 3).number == 11  # c, best of a, b, c at rung 6
+    done = _paused(12, "c", {2: 0.6, 6: 0.9}, 1.0, state=TrialState.COMPLETE, promoted_from=11, fidelity=10)
+    assert next_promotion([*trials, done], "val/acc", R, 3) is None  # rung 6: c went on; rung 2: b, c went on
+    # a repeat of a configuration (duplicate_of) is not a configuration
+    rep = _paused(13, "g", {2: 0.99}, 1.0, duplicate_of=1)
+    assert next_promotion([*trials, done, rep], "val/acc", R, 3) is None
+
+
+def _space(**kw):
+    return SweepSpace(strategy="asha", min_epochs=2, eta=3, asha_type="promotion", **kw)
+
+
+def test_enqueue_promotion_enqueues_one_trial_of_the_same_parameters():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for i, (k, v) in enumerate([("a", 0.5), ("b", 0.7), ("c", 0.6)]):
+        t = _paused(i, k, {2: v}, 1.0, role="search", label="")
+        study.add_trial(t)
+    assert enqueue_promotion(study, "val/acc", _space(), 10)
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert len(waiting) == 1 and waiting[0].user_attrs["promoted_from"] == 1 and waiting[0].user_attrs["key"] == "b"
+    assert waiting[0].system_attrs["fixed_params"] == {"a": 1}
+    assert not enqueue_promotion(study, "val/acc", _space(), 10)  # one waits already
+    trial = study.ask()  # pops it, with b's parameters
+    assert trial.number == 3 and trial.suggest_int("a", 0, 99) == 1 and trial.user_attrs["promoted_from"] == 1
+    assert not enqueue_promotion(study, "val/acc", _space(), 10)  # running: b is taken; a and c are not in the best third
+    requeue(trial)  # Ctrl-C: the retry still resumes b's pause
+    retry = study.get_trials(states=(TrialState.WAITING,))
+    assert retry[0].user_attrs["promoted_from"] == 1 and retry[0].user_attrs["retry_of"] == 3
+
+
+def test_rung_sampler_sees_a_configuration_once_at_its_highest_fidelity():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for t in [_paused(0, "a", {2: 0.5}, 1.0), _paused(1, "b", {2: 0.7}, 2.0),
+              _paused(2, "b", {2: 0.7, 6: 0.8}, 2.0, promoted_from=1),
+              _paused(3, "b", {2: 0.7, 6: 0.8}, 2.0, state=TrialState.COMPLETE, promoted_from=2, fidelity=10),
+              _paused(4, "b", {2: 0.7}, 2.0, promoted_from=1, duplicate_of=2)]:  # the same promotion twice
+        study.add_trial(t)
+    fidelity, obs, repeats = RungTPESampler("val/acc", n_min=2).observations(study)
+    assert fidelity == 2 and sorted((t.number, v) for t, v in obs) == [(0, 0.5), (3, 0.7)]
+    assert not repeats  # a repeated promotion is no repeated proposal
+    fidelity, obs, _ = RungTPESampler("val/acc", n_min=1).observations(study)
+    assert fidelity == 10 and [(t.number, v) for t, v in obs] == [(3, 0.9)]

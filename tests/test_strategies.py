@@ -1,6 +1,6 @@
-"""Search strategies: successive halving over epochs in the sweep (a stopped configuration keeps its
-checkpoint and resumes to the result of an uninterrupted run), the epoch budget, and the search
-benchmark's curves, comparison and ranking."""
+"""Search strategies: successive halving over epochs in the sweep, stopping- and promotion-based (a
+stopped or paused configuration keeps its checkpoint and resumes to the result of an uninterrupted
+run), the epoch budget, and the search benchmark's curves, comparison and ranking."""
 
 import json
 import os
@@ -20,7 +20,7 @@ from locomt.config import load_config
 from locomt.io import run_cli
 from locomt.runs import config_key, epoch_values, train, value_at
 from locomt.search.benchmark import compare, compute_curve, epochs_to_reach, hypervolume_at, space_changes
-from locomt.search.fidelity import promoted, rungs
+from locomt.search.fidelity import next_promotion, promoted, rungs
 from locomt.search.front import hypervolume
 from locomt.search.space import SweepSpace
 from locomt.sweep import main
@@ -48,6 +48,10 @@ def test_space_checks_the_strategy():
         with pytest.raises(ValueError, match=needle):
             SweepSpace(**bad)
     assert space_changes("asha", 3, 60, enqueue=False)["baselines"] == ()
+    changes = space_changes("asha-promotion", 3, 60, enqueue=False)
+    assert SweepSpace(**{k: v for k, v in changes.items() if k not in ("baselines", "presets")}).asha_type == "promotion"
+    with pytest.raises(ValueError, match="asha_type 'eager' is unknown; expected one of stopping, promotion"):
+        SweepSpace(strategy="asha", asha_type="eager")
     with pytest.raises(ValueError, match="strategy 'sh' is unknown"):
         space_changes("sh", 0, 60, enqueue=False)
 
@@ -64,9 +68,11 @@ def test_curve_charges_epochs_and_counts_full_fidelity_only():
         {"number": 2, "state": "COMPLETE", "val/acc": 0.9, "gflops": 0.8, "epochs": 0, "duplicate_of": 0},
         {"number": 3, "state": "COMPLETE", "val/acc": 0.7, "gflops": 0.3, "epochs": 6},
         {"number": 4, "state": "FAIL", "epochs": 3},  # failed (retried elsewhere): not finished
+        {"number": 5, "state": "PRUNED", "epochs": 2, "promoted_from": 1},  # 1 resumed: charged, no new configuration
     ])
     curve = compute_curve(trials, "val/acc", 0.5, 1.0)
-    assert list(curve.cum_epochs) == [6, 7, 7, 13] and list(curve.n_full) == [1, 1, 1, 2]
+    assert list(curve.cum_epochs) == [6, 7, 7, 13, 15] and list(curve.n_full) == [1, 1, 1, 2, 2]
+    assert list(curve.n_configurations) == [1, 2, 2, 3, 3]
     assert curve.hypervolume.iloc[0] == pytest.approx(hypervolume([(0.9, 0.8)], 0.5, 1.0))
     assert curve.hypervolume.iloc[-1] == pytest.approx(hypervolume([(0.9, 0.8), (0.7, 0.3)], 0.5, 1.0))
     assert hypervolume_at(curve, 6.5) == curve.hypervolume.iloc[0] and hypervolume_at(curve, 5) == 0.0
@@ -160,6 +166,125 @@ def test_halving_records_rungs_and_stops_by_the_rule(halved):
     assert set(front.state) == {"COMPLETE"}  # the front is confirmed at full fidelity
 
 
+PROMOTION = "asha_type: promotion"
+
+
+def _own_runs(overrides, folder):
+    """The overrides with a run cache of the test's own: a configuration another test trained further
+    would be read back, not trained as far as its rung."""
+    return [*(s for s in overrides if not s.startswith("trainer.out_dir=")), f"trainer.out_dir={folder / 'runs'}"]
+
+
+@pytest.fixture(scope="module")
+def paused(sets):
+    overrides, out = sets
+    folder = out / "promotion"
+    folder.mkdir()
+    args = _args(folder, _own_runs(overrides, folder), SPACE.format(n=6, extra=PROMOTION))
+    assert run_cli(main, args) == 0
+    study = optuna.load_study(study_name="space", storage=f"sqlite:///{folder / 'out' / 'study.db'}")
+    return study, pd.read_csv(folder / "out" / "trials.csv", keep_default_na=False, na_values=[""]), folder, args
+
+
+def _check_chains(trials: pd.DataFrame, full: int) -> None:
+    """Every configuration of a promotion-based study: a chain of trials, one rung each, every trial
+    resuming the one before and charged only the epochs it added; its run trained once, exactly as
+    far as its last trial got, and the rung values are the run's own."""
+    steps = rungs(1, 2, full)
+    for _, g in trials[trials.duplicate_of.isna()].sort_values("number").groupby("key"):
+        assert pd.isna(g.promoted_from.iloc[0]) and list(g.promoted_from.iloc[1:]) == list(g.number.iloc[:-1])
+        assert list(g.fidelity) == steps[:len(g)]
+        assert list(g.epochs) == np.diff([0, *g.fidelity]).tolist()
+        last, run = g.iloc[-1], Path(g.run.iloc[-1])
+        values = epoch_values(run, "val/acc")
+        assert sorted(values) == list(range(1, int(last.fidelity) + 1))
+        for e in steps[:-1]:
+            if e <= last.fidelity:
+                assert last[f"val/acc@{e}"] == pytest.approx(values[e])
+        if last.state == "COMPLETE":
+            saved = json.loads((run / "metrics.json").read_text())
+            assert last.fidelity == full and last["val/acc"] == pytest.approx(saved["metrics"]["val/acc"])
+        else:
+            assert last.note.startswith(f"paused at {int(last.fidelity)} of {full} epochs")
+            assert not (run / "metrics.json").exists() and (run / "checkpoints" / "last.ckpt").exists()
+
+
+@pytest.mark.slow
+def test_promotion_pauses_every_configuration_and_resumes_the_best_by_the_rule(paused):
+    study, df, folder, args = paused
+    trials = study.get_trials(deepcopy=False)
+    assert set(df.state) <= {"COMPLETE", "PRUNED"}
+    # replay (one worker): before each trial the worker enqueued the promotion the rule named, if any
+    for t in trials[1:]:  # trial 0: the preset, enqueued when the study was created
+        expected = next_promotion([u for u in trials if u.number < t.number], "val/acc", rungs(1, 2, EPOCHS), 2)
+        assert t.user_attrs.get("promoted_from") == (expected.number if expected else None), t.number
+    _check_chains(df, EPOCHS)
+    configs = df[df.duplicate_of.isna() & df.promoted_from.isna()]
+    assert len(configs) == 6 and (df.state == "COMPLETE").any() and (df.fidelity == 2).any()
+    assert set(pd.read_csv(folder / "out" / "pareto.csv").state) == {"COMPLETE"}
+    info = json.loads((folder / "out" / "sweep.json").read_text())
+    assert info["proposals"] == ((df.role == "search") & df.promoted_from.isna()).sum()  # promotions are no proposals
+    assert run_cli(main, args) == 0  # the study is done: the rerun adds nothing
+    assert len(optuna.load_study(study_name="space", storage=f"sqlite:///{folder / 'out' / 'study.db'}").trials) == \
+        len(trials)
+
+
+@pytest.mark.slow
+def test_killed_promotion_resumes_the_paused_run(sets, tmp_path):
+    """SIGKILL while a promotion runs; the rerun fails the stale trial and retries it, which resumes
+    the same paused configuration: every chain stays one rung per trial, each epoch trained once."""
+    overrides, _ = sets
+    full = 6  # rungs at 1, 2 and 4
+    args = _args(tmp_path, [*_own_runs(overrides, tmp_path), f"trainer.max_epochs={full}"],
+                 SPACE.format(n=4, extra=PROMOTION), "--heartbeat", "1")  # 3 promotions
+    proc = _sweep_process(args)
+    db, deadline = tmp_path / "out" / "study.db", time.time() + 300
+    def promotions(states):
+        study = optuna.load_study(study_name="space", storage=f"sqlite:///{db}")
+        return any("promoted_from" in t.user_attrs for t in study.get_trials(states=states))
+
+    while True:  # once a promotion waits or runs, freeze the sweep (SIGSTOP) and look: killed while one runs
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()[0][-2000:]
+        frozen = False
+        try:
+            if promotions((TrialState.WAITING, TrialState.RUNNING)):
+                proc.send_signal(signal.SIGSTOP)
+                frozen = True
+                if promotions((TrialState.RUNNING,)):
+                    break
+        except Exception:  # no study yet, or the sweep (frozen or not) holds the database's lock
+            pass
+        if frozen:
+            proc.send_signal(signal.SIGCONT)
+        time.sleep(0.05)
+    _, failed, retry = _kill_then_resume(proc, args, db)
+    assert "promoted_from" in failed.user_attrs
+    assert retry.user_attrs["promoted_from"] == failed.user_attrs["promoted_from"]
+    df = pd.read_csv(tmp_path / "out" / "trials.csv", keep_default_na=False, na_values=[""])
+    _check_chains(df[df.state != "FAIL"], full)
+
+
+def _sweep_process(args: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "locomt.sweep", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _kill_then_resume(proc: subprocess.Popen, args: list[str], db: Path):
+    """SIGKILL the sweep, wait until its trial is stale, run the same command again: (the study, its
+    one failed trial, the retry of that trial, finished)."""
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    time.sleep(4)  # > 3 heartbeats: the killed trial is stale
+    assert run_cli(main, args) == 0
+    study = optuna.load_study(study_name="space", storage=f"sqlite:///{db}")
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert len(failed) == 1
+    retry = [t for t in study.trials if t.system_attrs.get("failed_trial") == failed[0].number]
+    assert len(retry) == 1 and retry[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
+    return study, failed[0], retry[0]
+
+
 @pytest.mark.slow
 def test_epoch_budget_ends_the_study(sets, tmp_path):
     overrides, _ = sets
@@ -179,28 +304,18 @@ def test_killed_halving_sweep_resumes(sets, tmp_path):
     overrides, out = sets
     args = _args(tmp_path, [*overrides, "trainer.max_epochs=6"], SPACE.format(n=2, extra="").replace(
         "presets: [half]", "presets: [half, all-cross]"), "--heartbeat", "1")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "locomt.sweep", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = _sweep_process(args)
     runs = Path(next(s for s in overrides if s.startswith("trainer.out_dir=")).split("=", 1)[1]) / "configs"
     deadline = time.time() + 300
     before = set(runs.glob("*/checkpoints/last.ckpt"))
     while not set(runs.glob("*/checkpoints/last.ckpt")) - before:
         assert proc.poll() is None and time.time() < deadline, proc.communicate()[0][-2000:]
         time.sleep(0.3)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    time.sleep(4)  # > 3 heartbeats: the killed trial is stale
-    assert run_cli(main, args) == 0
-    study = optuna.load_study(study_name="space", storage=f"sqlite:///{tmp_path / 'out' / 'study.db'}")
-    failed = [t for t in study.trials if t.state == TrialState.FAIL]
-    assert len(failed) == 1
-    retry = [t for t in study.trials if t.system_attrs.get("failed_trial") == failed[0].number]
-    assert len(retry) == 1 and retry[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
+    study, _, retry = _kill_then_resume(proc, args, tmp_path / "out" / "study.db")
     keys = [t.user_attrs["key"] for t in study.trials if t.state != TrialState.FAIL and "duplicate_of" not in t.user_attrs]
     assert len(keys) == len(set(keys)) and len(keys) >= 2
-    values = epoch_values(Path(retry[0].user_attrs["run"]), "val/acc")
-    for name, v in retry[0].user_attrs.items():
+    values = epoch_values(Path(retry.user_attrs["run"]), "val/acc")
+    for name, v in retry.user_attrs.items():
         if name.startswith("val/acc@"):
             assert v == pytest.approx(values[int(name.split("@")[1])])
 

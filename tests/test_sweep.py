@@ -130,6 +130,7 @@ def test_trial_config_applies_params_and_fixed_backbones():
     ("params: {optim.lr: {low: 1}}\n", "params.optim.lr: expected {choices: [...]} or {low: .., high: .."),
     ("spaec: counts\n", "unknown config key 'spaec'"),
     ("presets: [halfs]\n", "unknown preset 'halfs'"),
+    ("strategy: asha\nasha_type: eager\n", "asha_type 'eager' is unknown; expected one of stopping, promotion"),
     ("params: {model.colour: {choices: [1]}}\n", "unknown config key 'model.colour'"),
 ])
 def test_bad_space_is_one_line_and_writes_nothing(tmp_path, capsys, text, message):
@@ -156,6 +157,8 @@ def test_unknown_dataset_and_missing_data(tmp_path, capsys, monkeypatch):
     (["--n-trials", "0"], "--n-trials 0: expected 1 or more"),
     (["--n-trials", "-3"], "--n-trials -3: expected 1 or more"),
     (["--n-workers", "0"], "--n-workers 0: expected 1 or more"),
+    (["--asha-type", "promotion"], "asha_type 'promotion' applies to the asha strategy, and this sweep's strategy is "
+                                   "'full'; add --strategy asha"),
     (["--set", "trainer.devices=0"], "trainer.devices=0: expected a number of devices >= 1"),
     (["--set", "trainer.accelerator=gpu"], "trainer.accelerator='gpu': this machine has no CUDA GPU"),
     (["--set", "trainer.max_epochs=-1"], "trainer.max_epochs=-1: expected an integer >= 1"),

@@ -29,20 +29,24 @@ from locomt.search.session import open_sweep  # noqa: E402
 from locomt.search.study import find_study  # noqa: E402
 from locomt.search.workers import run_workers  # noqa: E402
 
-CURVE_COLUMNS = ["strategy", "seed", "number", "epochs", "cum_epochs", "n_full", "hypervolume"]
+CURVE_COLUMNS = ["strategy", "seed", "number", "epochs", "cum_epochs", "n_configurations", "n_full", "hypervolume"]
 
 
 def compute_curve(trials: pd.DataFrame, metric: str, chance: float, ref_gflops: float) -> pd.DataFrame:
-    """Hypervolume of the full-fidelity front after each finished trial, against cumulative epochs."""
-    rows, points, cum = [], [], 0
+    """Hypervolume of the full-fidelity front after each finished trial, against cumulative epochs;
+    ``n_configurations`` counts the configurations evaluated so far (trials charged anything that are
+    neither repeats nor promotions of a paused configuration), ``n_full`` those at full fidelity."""
+    rows, points, cum, n_configurations = [], [], 0, 0
     done = trials[trials["state"].isin(["COMPLETE", "PRUNED"])].sort_values("number")
     for _, r in done.iterrows():
         repeat = pd.notna(r.get("duplicate_of"))
-        cum += 0 if repeat or pd.isna(r.get("epochs")) else int(r["epochs"])
+        epochs = 0 if repeat or pd.isna(r.get("epochs")) else int(r["epochs"])
+        cum += epochs
+        n_configurations += epochs > 0 and pd.isna(r.get("promoted_from"))
         if r["state"] == "COMPLETE" and not repeat:
             points.append((float(r[metric]), float(r["gflops"])))
         rows.append({"number": int(r["number"]), "epochs": cum - (rows[-1]["cum_epochs"] if rows else 0),
-                     "cum_epochs": cum, "n_full": len(points),
+                     "cum_epochs": cum, "n_configurations": n_configurations, "n_full": len(points),
                      "hypervolume": hypervolume(points, chance, ref_gflops)})
     return pd.DataFrame(rows, columns=CURVE_COLUMNS[2:])
 
@@ -97,11 +101,12 @@ def plot_curves(curves: pd.DataFrame, budget: float, path: Path, title: str) -> 
 
 # ------------------------------------------------------------------ running the strategies
 #: how each strategy is a search space: its sampler and how it evaluates a configuration
-STRATEGIES = {
+STRATEGIES = {  # asha: stopping-based unless the space file says otherwise
     "random": {"sampler": "random", "strategy": "full"},
     "tpe": {"sampler": "tpe", "strategy": "full"},
     "asha": {"sampler": "tpe", "strategy": "asha"},
     "asha-random": {"sampler": "random", "strategy": "asha"},
+    "asha-promotion": {"sampler": "tpe", "strategy": "asha", "asha_type": "promotion"},
 }
 REFERENCE = "tpe"  # full-training TPE: what the cheaper strategies are measured against
 

@@ -39,10 +39,13 @@ def full_training_gpu_hours(preset: str, train_examples: int, epochs: int, tflop
 
 
 def epochs_per_configuration(curves: pd.DataFrame, budget: float) -> dict[str, float]:
-    """Per strategy: the mean epochs charged per configuration it evaluated within ``budget``
-    (trials charged nothing, repeats and rejections, are not configurations evaluated)."""
-    within = curves[(curves["cum_epochs"] <= budget) & (curves["epochs"] > 0)]
-    return within.groupby("strategy", sort=False)["epochs"].mean().to_dict()
+    """Per strategy, over its seeds: the epochs charged within ``budget`` per configuration evaluated
+    by then (``n_configurations`` of the curves: repeats, rejections and promotions of a paused
+    configuration are no new configurations)."""
+    within = curves[curves["cum_epochs"] <= budget]
+    last = within.groupby(["strategy", "seed"], sort=False)[["cum_epochs", "n_configurations"]].last()
+    total = last.groupby(level="strategy", sort=False).sum()
+    return (total["cum_epochs"] / total["n_configurations"]).to_dict()
 
 
 def paper_scale_rows(comparison: pd.DataFrame, budget: float, bench_full_epochs: int,

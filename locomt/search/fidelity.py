@@ -12,6 +12,11 @@ judged by. GFLOPs are exact and known before training, so only the metric is a l
 estimate. A stopped configuration keeps its checkpoint: if it is asked for again at a higher
 fidelity, it resumes.
 
+Promotion-based (``asha_type: promotion``, ASHA as Li et al. 2020 run it; :func:`next_promotion`):
+every configuration stops at the first rung, paused; before starting a new configuration, a worker
+resumes a paused one if it is among the best ``n // eta`` of the ``n`` at its rung, the highest rung
+first. The first configuration then no longer trains to the end before anything is compared.
+
 ``RungTPESampler``: multi-objective TPE fitted on every configuration's result at the highest rung
 that enough of them reached (BOHB, Falkner et al. 2018), so that configurations stopped at a rung
 inform the proposals; Optuna's TPE would see them only as pruned trials without values.
@@ -86,6 +91,35 @@ def hv_select(points: Sequence[tuple[float, float]], keep: int) -> list[int]:
     return chosen
 
 
+def next_promotion(trials: Sequence[optuna.trial.FrozenTrial], metric: str, rung_epochs: Sequence[int],
+                   eta: int) -> optuna.trial.FrozenTrial | None:
+    """Promotion-based ASHA's choice: the paused trial whose configuration goes on next, or None.
+
+    A configuration (trials sharing a ``key``; repeats and failed trials left out) sits at every rung
+    it has a ``metric@E`` value for. From the highest rung below full fidelity down, the best
+    ``n // eta`` of the ``n`` configurations at a rung (:func:`hv_select`) may go on; the first of
+    them, in that order, whose newest trial is paused at that rung (PRUNED with that fidelity, no
+    later trial waiting or running for it) is the one."""
+    by_key: dict[str, list[optuna.trial.FrozenTrial]] = {}
+    for t in trials:
+        a = t.user_attrs
+        if t.state != TrialState.FAIL and "duplicate_of" not in a and "key" in a:
+            by_key.setdefault(a["key"], []).append(t)
+    for epochs in sorted(rung_epochs[:-1], reverse=True):
+        name = f"{metric}@{epochs}"
+        members = []
+        for ts in by_key.values():
+            values = [t.user_attrs[name] for t in ts if name in t.user_attrs]
+            if values:
+                members.append((ts, values[0], ts[0].user_attrs["gflops"]))
+        keep = hv_select([(value, gflops) for _, value, gflops in members], len(members) // eta) if members else []
+        for i in keep:
+            newest = max(members[i][0], key=lambda t: t.number)
+            if newest.state == TrialState.PRUNED and newest.user_attrs.get("fidelity") == epochs:
+                return newest
+    return None
+
+
 def promoted(candidate: tuple[float, float], others: Sequence[tuple[float, float]], eta: int) -> bool:
     """Whether ``candidate`` goes on from a rung where ``others`` arrived before it: it must be among
     the max(1, n // eta) of the n points (itself included) that :func:`hv_select` keeps; it loses
@@ -105,7 +139,8 @@ class RungTPESampler(optuna.samplers.BaseSampler):
     pruned trial without values, which TPE ranks below every finished one, as Optuna's TPE sees a
     repeat stopped at a rung: without it, TPE would propose the best configuration over and over.
     Configurations never trained (rejected by the GFLOPs budget, diverged) are left out; so are
-    trials without searched parameters (baselines)."""
+    trials without searched parameters (baselines). A configuration with a trial per rung
+    (promotion-based ASHA) is seen once, through its trial of the highest fidelity."""
 
     def __init__(self, metric: str, seed: int | None = None, n_startup_trials: int = 5, n_min: int | None = None):
         self._metric, self._n_min = metric, n_min
@@ -131,13 +166,18 @@ class RungTPESampler(optuna.samplers.BaseSampler):
         """(the fidelity E used, [(trial, metric after E epochs)] over the study's trained
         configurations, [repeated proposals])."""
         seen: dict[int, list[tuple[optuna.trial.FrozenTrial, float]]] = {}
-        repeats = []
+        repeats, newest = [], {}
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
             a = t.user_attrs
-            if t.params and "duplicate_of" in a:
+            if t.params and "duplicate_of" in a and "promoted_from" not in a:
                 repeats.append(t)
             if not t.params or "duplicate_of" in a or "gflops" not in a or not a.get("fidelity"):
                 continue
+            key = a.get("key", t.number)  # a configuration once, at the highest fidelity any of its trials reached
+            if key not in newest or a["fidelity"] > newest[key].user_attrs["fidelity"]:
+                newest[key] = t
+        for t in newest.values():
+            a = t.user_attrs
             for name, value in a.items():
                 head, _, e = name.partition("@")
                 if head == self._metric and e.isdigit():

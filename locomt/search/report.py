@@ -81,7 +81,8 @@ def plot_pareto(trials: pd.DataFrame, metric: str, path: Path, title: str) -> Pa
         ax.set_xlabel("GFLOPs per example (forward pass, analytic cost model)")
         ax.set_ylabel(f"{col} ({which})")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7, loc="lower right")
+    if axes[0][0].get_legend_handles_labels()[0]:  # nothing finished yet (every configuration paused at a rung)
+        axes[0][0].legend(fontsize=7, loc="lower right")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     with atomic_path(path) as tmp:
@@ -116,7 +117,8 @@ def reference_point(study: optuna.Study, trials: pd.DataFrame) -> tuple[float, f
 def front_quality(study: optuna.Study, trials: pd.DataFrame) -> dict:
     """Hypervolume (and its history) of the validation front, and the share of repeated proposals."""
     metric = study.user_attrs.get("metric", "val/acc")
-    search = trials[(trials["role"] == "search") & trials["state"].isin(["COMPLETE", "PRUNED"])]
+    search = trials[(trials["role"] == "search") & trials["state"].isin(["COMPLETE", "PRUNED"])
+                    & trials["promoted_from"].isna()]  # a promotion resumes a configuration: no proposal
     repeats = int(search["duplicate_of"].notna().sum())
     out = {"proposals": len(search), "repeated_proposals": repeats,
            "repeated_share": repeats / len(search) if len(search) else None}

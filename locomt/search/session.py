@@ -52,6 +52,9 @@ def open_sweep(dataset: str, command: str, config: str | None = None, space: str
             sp = dataclasses.replace(sp, **space_changes)
         except ValueError as err:
             raise SweepError(str(err)) from None
+        if "asha_type" in space_changes and sp.strategy != "asha":
+            raise SweepError(f"asha_type {sp.asha_type!r} applies to the asha strategy, and this sweep's strategy is "
+                             f"{sp.strategy!r}; add --strategy asha")
     cfg = load_config(config or experiment_path(dataset), [*sp.overrides, *overrides])
     n_trials = sp.n_trials if n_trials is None else n_trials
     if n_trials < 1:

@@ -11,6 +11,11 @@ study, config overrides for every trial, and extra dotted config keys to search 
 whole schedule; ``asha`` is multi-objective successive halving over epochs
 (``locomt.search.fidelity``: judged after ``min_epochs``, ``min_epochs * eta``, ... epochs, only the
 best ``1/eta`` by non-dominated rank go on; the front is made of configurations that finished).
+``asha_type`` says when a configuration goes on (the names of syne-tune's and AutoGluon's
+Hyperband schedulers): ``stopping`` judges it as it reaches a rung, against those that reached the
+rung before it, and it trains on in the same trial or stops there; ``promotion`` (ASHA as Li et al.
+2020 run it) pauses every configuration at its rung and resumes one, as a new trial charged only
+its new epochs, once it is among the best ``1/eta`` of those at the rung.
 ``budget_epochs`` ends the study once its trials have trained that many epochs in all.
 """
 
@@ -30,6 +35,7 @@ from locomt.pattern import NAMED_PRESETS, resolve_pattern, view_names
 SPACES = ("counts", "heads", "shared")
 SAMPLERS = ("tpe", "nsga2", "random")
 STRATEGIES = ("full", "asha")
+ASHA_TYPES = ("stopping", "promotion")
 
 
 @dataclass(frozen=True)
@@ -48,11 +54,14 @@ class SweepSpace:
     strategy: str = "full"  # full | asha
     min_epochs: int = 1  # asha: the first rung
     eta: int = 3  # asha: 1/eta of the configurations at a rung go on
+    asha_type: str = "stopping"  # asha: stopping | promotion (see the module docstring)
     budget_epochs: int | None = None  # end the study once its trials trained this many epochs
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy {self.strategy!r} is unknown; expected one of {', '.join(STRATEGIES)}")
+        if self.asha_type not in ASHA_TYPES:
+            raise ValueError(f"asha_type {self.asha_type!r} is unknown; expected one of {', '.join(ASHA_TYPES)}")
         if self.min_epochs < 1 or self.eta < 2:
             raise ValueError(f"min_epochs={self.min_epochs}, eta={self.eta}; expected min_epochs >= 1 and eta >= 2")
         if self.budget_epochs is not None and self.budget_epochs < 1:

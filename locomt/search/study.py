@@ -151,7 +151,10 @@ class TrialRecord:
     successive halving, the low-fidelity estimates too, one column per rung (``val/acc@1``: the
     validation metric after 1 epoch), apart from the full-fidelity ``val/acc``. ``fidelity`` is the
     epochs the configuration was trained to, ``epochs`` those its trial trained (what it is charged:
-    0 for a repeat of a configuration the study had, or one rejected before training)."""
+    0 for a repeat of a configuration the study had, or one rejected before training). Under
+    promotion-based successive halving a configuration has a trial per rung it reached:
+    ``promoted_from`` is the trial whose paused run this one resumed (its earlier rung values are
+    repeated on it), and ``epochs`` counts only the epochs it added."""
 
     number: int
     state: str
@@ -168,6 +171,7 @@ class TrialRecord:
     epochs: int | None = None
     is_pareto: bool = False
     duplicate_of: int | None = None
+    promoted_from: int | None = None
     note: str | None = None
     key: str | None = None
     run: str | None = None

@@ -27,7 +27,7 @@ from locomt.io import Interrupted
 from locomt.procs import die_with_parent
 from locomt.runs import quiet_lightning
 from locomt.search.fidelity import RungTPESampler
-from locomt.search.objective import Context, Objective
+from locomt.search.objective import Context, Objective, enqueue_promotion
 from locomt.search.report import write_report
 from locomt.search.space import SweepSpace
 from locomt.search.study import FINISHED, SweepError, open_storage, watch_running
@@ -52,15 +52,22 @@ def study_done(study: optuna.Study, n_trials: int, budget_epochs: int | None = N
     distinct configurations have finished (trained, stopped at a rung, rejected or diverged) or are
     running, or once its finished trials have trained ``budget_epochs`` epochs in all, and none
     waits. A trial that repeats a configuration of the study costs nothing and does not count; as
-    many repeats as ``n_trials`` end the study too (the sampler has run out of new configurations)."""
+    many repeats as ``n_trials`` end the study too (the sampler has run out of new configurations).
+    A promotion (a trial that resumes a paused configuration) is no new configuration."""
     trials = study.get_trials(deepcopy=False)
     waiting = sum(t.state == TrialState.WAITING for t in trials)
     running = sum(t.state == TrialState.RUNNING for t in trials)
-    repeats = sum(t.state in FINISHED and "duplicate_of" in t.user_attrs for t in trials)
-    started = sum(t.state in FINISHED for t in trials) - repeats + running
-    spent = sum(t.user_attrs.get("epochs") or 0 for t in trials if t.state in FINISHED)
-    over = budget_epochs is not None and spent >= budget_epochs
+    repeats = sum(t.state in FINISHED and "duplicate_of" in t.user_attrs and "promoted_from" not in t.user_attrs
+                  for t in trials)
+    started = sum(t.state in (*FINISHED, TrialState.RUNNING) and "duplicate_of" not in t.user_attrs
+                  and "promoted_from" not in t.user_attrs for t in trials)
+    over = budget_epochs is not None and epochs_spent(trials) >= budget_epochs
     return waiting == 0 and (started >= n_trials or repeats >= n_trials) or over, running == 0
+
+
+def epochs_spent(trials: list[optuna.trial.FrozenTrial]) -> int:
+    """The epochs the study's finished trials were charged (``TrialRecord.epochs``)."""
+    return sum(t.user_attrs.get("epochs") or 0 for t in trials if t.state in FINISHED)
 
 
 def run_worker(ctx: Context, worker: int = 0, on_trial=None) -> None:
@@ -77,9 +84,12 @@ def run_worker(ctx: Context, worker: int = 0, on_trial=None) -> None:
                               sampler=make_sampler(ctx.space, ctx.space.seed + 1000 * worker + n_before, ctx.metric))
     objective = Objective(ctx)
     report = ReportCallback(ctx, on_trial)
+    promotes = ctx.space.strategy == "asha" and ctx.space.asha_type == "promotion"
     watched: set[int] = set()
     while True:
         watch_running(study, watched)  # others' trials: a dead one is failed and retried
+        if promotes and not over_budget(study, ctx.space.budget_epochs):
+            enqueue_promotion(study, ctx.metric, ctx.space, ctx.base.trainer.max_epochs)  # before a new configuration
         no_new, none_running = study_done(study, ctx.n_trials, ctx.space.budget_epochs)
         if no_new and none_running:
             return
@@ -87,6 +97,10 @@ def run_worker(ctx: Context, worker: int = 0, on_trial=None) -> None:
             time.sleep(min(ctx.heartbeat, 2.0))
             continue
         study.optimize(objective, n_trials=1, callbacks=[report], gc_after_trial=True)
+
+
+def over_budget(study: optuna.Study, budget_epochs: int | None) -> bool:
+    return budget_epochs is not None and epochs_spent(study.get_trials(deepcopy=False)) >= budget_epochs
 
 
 class ReportCallback:
@@ -192,11 +206,12 @@ class SweepProgress:
 
     def refresh(self) -> None:
         trials = self.study.get_trials(deepcopy=False)
-        done = sum(t.state in FINISHED and "duplicate_of" not in t.user_attrs for t in trials)
+        done = sum(t.state in FINISHED and "duplicate_of" not in t.user_attrs and "promoted_from" not in t.user_attrs
+                   for t in trials)
         running = sum(t.state == TrialState.RUNNING for t in trials)
         total = max(self.n_trials, done + running + sum(t.state == TrialState.WAITING for t in trials))
         if self.budget is not None:  # the bar counts epochs; the trials go in the text
-            spent = sum(t.user_attrs.get("epochs") or 0 for t in trials if t.state in FINISHED)
+            spent = epochs_spent(trials)
             self.bar.update(self.task, completed=min(spent, self.budget), total=self.budget,
                             info=f"epochs, {done} configurations, {running} running")
             return
