@@ -23,6 +23,7 @@ from locomt.search.benchmark import compare, compute_curve, epochs_to_reach, hyp
 from locomt.search.fidelity import next_promotion, promoted, rungs
 from locomt.search.front import hypervolume
 from locomt.search.space import SweepSpace
+from locomt.search.workers import trial_line
 from locomt.sweep import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -222,6 +223,8 @@ def test_promotion_pauses_every_configuration_and_resumes_the_best_by_the_rule(p
     configs = df[df.duplicate_of.isna() & df.promoted_from.isna()]
     assert len(configs) == 6 and (df.state == "COMPLETE").any() and (df.fidelity == 2).any()
     assert set(pd.read_csv(folder / "out" / "pareto.csv").state) == {"COMPLETE"}
+    promotion = next(t for t in trials if "promoted_from" in t.user_attrs)
+    assert f"[resumes trial {promotion.user_attrs['promoted_from']}]" in trial_line(promotion, "val/acc")
     info = json.loads((folder / "out" / "sweep.json").read_text())
     assert info["proposals"] == ((df.role == "search") & df.promoted_from.isna()).sum()  # promotions are no proposals
     assert run_cli(main, args) == 0  # the study is done: the rerun adds nothing

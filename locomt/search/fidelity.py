@@ -110,8 +110,8 @@ def next_promotion(trials: Sequence[optuna.trial.FrozenTrial], metric: str, rung
         members = []
         for ts in by_key.values():
             values = [t.user_attrs[name] for t in ts if name in t.user_attrs]
-            if values:
-                members.append((ts, values[0], ts[0].user_attrs["gflops"]))
+            if values:  # (a retry waiting to run has the key, and no GFLOPs yet)
+                members.append((ts, values[0], next(t.user_attrs["gflops"] for t in ts if "gflops" in t.user_attrs)))
         keep = hv_select([(value, gflops) for _, value, gflops in members], len(members) // eta) if members else []
         for i in keep:
             newest = max(members[i][0], key=lambda t: t.number)

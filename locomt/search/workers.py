@@ -125,6 +125,7 @@ def trial_line(t: optuna.trial.FrozenTrial, metric: str) -> str:
     a = t.user_attrs
     what = a.get("pattern") or a.get("backbone", "?")
     label = f" ({a['label']})" if a.get("label") and a.get("label") != what else ""
+    label += f" [resumes trial {a['promoted_from']}]" if "promoted_from" in a else ""
     head = f"trial {t.number:3d} {a.get('backbone', '?'):10s} {what}{label}"
     if t.state == TrialState.COMPLETE:
         test = {k: v for k, v in a.items() if k in ("test/acc", "test/mAP")}
