@@ -51,7 +51,7 @@ def test_a_trial_killed_before_its_first_heartbeat_is_failed_and_retried(tmp_pat
     seen: set[int] = set()
     watch_running(study, seen)
     assert seen == {dead._trial_id} and [t.state for t in study.get_trials()] == [TrialState.RUNNING]
-    time.sleep(3.5)
+    time.sleep(5)  # SQLite keeps whole seconds: more than 3 s apart needs more than 4 s
     watch_running(study, seen)
     failed, retry = study.get_trials()
     assert (failed.state, retry.state) == (TrialState.FAIL, TrialState.WAITING)
