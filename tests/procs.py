@@ -1,9 +1,25 @@
-"""Test helpers: which processes are alive and which descend from a process (read from /proc)."""
+"""Test helpers: a sweep in a process of its own, which processes are alive and which descend from
+a process (read from /proc)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def spawn_sweep(args: list[str], **env_extra: str) -> subprocess.Popen:
+    """``python -m locomt.sweep ARGS`` from the project root, its output (unbuffered) on a pipe."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **env_extra}
+    # SIGINT back to its default in the child (a shell that starts CI in the background ignores it)
+    return subprocess.Popen([sys.executable, "-m", "locomt.sweep", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def alive(pid: int) -> bool:

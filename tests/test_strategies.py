@@ -3,10 +3,8 @@ stopped or paused configuration keeps its checkpoint and resumes to the result o
 run), the epoch budget, and the search benchmark's curves, comparison and ranking."""
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from locomt.search.front import hypervolume
 from locomt.search.space import SweepSpace
 from locomt.search.workers import trial_line
 from locomt.sweep import main
+from tests.procs import spawn_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "experiments" / "synthetic-medvidcl.yaml"
@@ -240,7 +239,7 @@ def test_killed_promotion_resumes_the_paused_run(sets, tmp_path):
     full = 6  # rungs at 1, 2 and 4
     args = _args(tmp_path, [*_own_runs(overrides, tmp_path), f"trainer.max_epochs={full}"],
                  SPACE.format(n=4, extra=PROMOTION), "--heartbeat", "1")  # 3 promotions
-    proc = _sweep_process(args)
+    proc = spawn_sweep(args)
     db, deadline = tmp_path / "out" / "study.db", time.time() + 300
     def promotions(states):
         study = optuna.load_study(study_name="space", storage=f"sqlite:///{db}")
@@ -265,12 +264,6 @@ def test_killed_promotion_resumes_the_paused_run(sets, tmp_path):
     assert retry.user_attrs["promoted_from"] == failed.user_attrs["promoted_from"]
     df = pd.read_csv(tmp_path / "out" / "trials.csv", keep_default_na=False, na_values=[""])
     _check_chains(df[df.state != "FAIL"], full)
-
-
-def _sweep_process(args: list[str]) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "locomt.sweep", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def _kill_then_resume(proc: subprocess.Popen, args: list[str], db: Path):
@@ -307,7 +300,7 @@ def test_killed_halving_sweep_resumes(sets, tmp_path):
     overrides, out = sets
     args = _args(tmp_path, [*overrides, "trainer.max_epochs=6"], SPACE.format(n=2, extra="").replace(
         "presets: [half]", "presets: [half, all-cross]"), "--heartbeat", "1")
-    proc = _sweep_process(args)
+    proc = spawn_sweep(args)
     runs = Path(next(s for s in overrides if s.startswith("trainer.out_dir=")).split("=", 1)[1]) / "configs"
     deadline = time.time() + 300
     before = set(runs.glob("*/checkpoints/last.ckpt"))

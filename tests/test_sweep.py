@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from locomt.report import main as report_main
 from locomt.search.space import SweepSpace, pattern_params, suggest_pattern, trial_config
 from locomt.sweep import main
 from locomt.runs import config_key
-from tests.procs import children, wait_gone
+from tests.procs import children, spawn_sweep, wait_gone
 
 pytestmark = pytest.mark.slow  # every test here trains or runs the command
 
@@ -328,14 +327,6 @@ def test_budget_rejects_before_training(tmp_path, data_sets):
 
 
 # ------------------------------------------------------------------ interruptions and workers
-def _spawn(args, **env_extra):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **env_extra}
-    # SIGINT back to its default in the child (a shell that starts CI in the background ignores it)
-    return subprocess.Popen([sys.executable, "-m", "locomt.sweep", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-
-
 def _freeze_in_a_trial(tmp_path, proc, timeout=120):
     """Freeze the sweep (SIGSTOP) in a trial whose run has just written its first checkpoint, and
     return that trial: the sweep is stopped within a poll (10 ms) of the checkpoint, before the
@@ -365,7 +356,7 @@ def _freeze_in_a_trial(tmp_path, proc, timeout=120):
 def test_ctrl_c_then_rerun_retries_the_interrupted_trial(tmp_path, data_sets):
     args = _args(tmp_path, data_sets, SPACE.format(kind="counts", n=3, extra="").replace(
         "presets: [half, all-cross]", "presets: [half]"), "--set", "trainer.max_epochs=3")
-    proc = _spawn(args)
+    proc = spawn_sweep(args)
     victim = _freeze_in_a_trial(tmp_path, proc)  # after its epoch 0 of 3
     proc.send_signal(signal.SIGINT)
     proc.send_signal(signal.SIGCONT)
@@ -390,7 +381,7 @@ def test_ctrl_c_then_rerun_retries_the_interrupted_trial(tmp_path, data_sets):
 def test_sigkill_stale_trial_is_failed_and_retried(tmp_path, data_sets):
     args = _args(tmp_path, data_sets, SPACE.format(kind="counts", n=2, extra="").replace(
         "presets: [half, all-cross]", "presets: []"), "--heartbeat", "1", "--set", "trainer.max_epochs=3")
-    proc = _spawn(args)
+    proc = spawn_sweep(args)
     victim = _freeze_in_a_trial(tmp_path, proc)
     proc.kill()  # (SIGKILL ends a stopped process too)
     proc.wait(timeout=30)
@@ -409,7 +400,7 @@ def test_sigkill_stale_trial_is_failed_and_retried(tmp_path, data_sets):
 def test_killed_sweep_leaves_no_worker_behind(tmp_path, data_sets):
     args = _args(tmp_path, data_sets, SPACE.format(kind="counts", n=4, extra=""), "--n-workers", "2",
                  "--set", "trainer.max_epochs=40")
-    proc = _spawn(args)
+    proc = spawn_sweep(args)
     deadline = time.time() + 120
     while len(children(proc.pid)) < 3:  # two workers and multiprocessing's resource tracker
         assert proc.poll() is None and time.time() < deadline, proc.stdout.read() if proc.poll() is not None else ""
@@ -433,7 +424,8 @@ def _check_shared_study(study, n_trials):
     trained = [t.user_attrs["key"] for t in trials if t.state == TrialState.COMPLETE
                and "duplicate_of" not in t.user_attrs]
     assert len(trained) == len(set(trained))
-    labels = [t.user_attrs["label"] for t in trials if "label" in t.user_attrs and "retry_of" not in t.user_attrs]
+    labels = [t.user_attrs["label"] for t in trials if "label" in t.user_attrs and "retry_of" not in t.user_attrs
+              and "promoted_from" not in t.user_attrs]  # a promotion carries its configuration's label
     assert sorted(labels) == sorted(set(labels))
 
 
@@ -446,10 +438,10 @@ def _check_full_fidelity_front(out: Path, epochs: int):
     assert len(front) and (front["fidelity"] == epochs).all(), front[["number", "fidelity"]]
 
 
-@pytest.mark.parametrize("strategy", ["full", "asha"])
+@pytest.mark.parametrize("strategy", ["full", "asha", "asha-promotion"])
 def test_local_workers_share_one_study(tmp_path, data_sets, strategy, capfd):
-    extra = ASHA if strategy == "asha" else ""
-    sets = [*data_sets, "trainer.max_epochs=3"] if strategy == "asha" else data_sets
+    extra = {"full": "", "asha": ASHA, "asha-promotion": ASHA + "\nasha_type: promotion"}[strategy]
+    sets = [*data_sets, "trainer.max_epochs=3"] if strategy != "full" else data_sets
     args = _args(tmp_path, sets, SPACE.format(kind="heads", n=6, extra=extra), "--n-workers", "2")
     # (this exited 2 now and then, "Cannot tell a COMPLETE trial": both workers had popped one enqueued
     # trial, which SQLite let happen until search.study.serialize_sqlite; tests/test_study_storage.py)
@@ -460,6 +452,13 @@ def test_local_workers_share_one_study(tmp_path, data_sets, strategy, capfd):
         _check_full_fidelity_front(tmp_path / "out", 3)
         assert any(t.state == TrialState.PRUNED and "stopped at" in t.user_attrs.get("note", "")
                    for t in _study(tmp_path).trials)  # some stopped at a rung
+    if strategy == "asha-promotion":
+        _check_full_fidelity_front(tmp_path / "out", 3)
+        df = pd.read_csv(tmp_path / "out" / "trials.csv")
+        df = df[df.duplicate_of.isna()]
+        assert df.promoted_from.notna().any()
+        # each configuration's epochs trained once between the two workers: charged as far as it got
+        assert (df.groupby("key").epochs.sum() == df.groupby("key").fidelity.max()).all()
 
 
 @pytest.fixture
@@ -493,7 +492,7 @@ def test_two_processes_share_one_postgresql_study(tmp_path, data_sets, postgres_
     for w in range(2):  # two separate sweep commands, as on two machines, started together
         wdir = tmp_path / f"w{w}"
         wdir.mkdir()
-        procs.append(_spawn(_args(wdir, sets, space, "--storage", postgres_url, "--study", name),
+        procs.append(spawn_sweep(_args(wdir, sets, space, "--storage", postgres_url, "--study", name),
                             OMP_NUM_THREADS="1"))  # two processes on a 2-core machine
     outs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs

@@ -105,7 +105,7 @@ def next_promotion(trials: Sequence[optuna.trial.FrozenTrial], metric: str, rung
         a = t.user_attrs
         if t.state != TrialState.FAIL and "duplicate_of" not in a and "key" in a:
             by_key.setdefault(a["key"], []).append(t)
-    for epochs in sorted(rung_epochs[:-1], reverse=True):
+    for epochs in reversed(rung_epochs[:-1]):
         name = f"{metric}@{epochs}"
         members = []
         for ts in by_key.values():

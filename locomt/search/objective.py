@@ -28,7 +28,7 @@ from locomt.cost import analytic_cost
 from locomt.runs import canonical_config, config_key, train_cached, value_at
 from locomt.search.fidelity import next_promotion, promoted, rungs
 from locomt.search.space import SweepSpace, trial_config
-from locomt.search.study import set_attrs
+from locomt.search.study import epochs_spent, set_attrs
 from locomt.task import NonFiniteLossError
 from locomt.timing import forward_latency_ms
 
@@ -46,11 +46,13 @@ def requeue(trial: optuna.Trial) -> None:
 
 def enqueue_promotion(study: optuna.Study, metric: str, space: SweepSpace, max_epochs: int) -> bool:
     """Promotion-based ASHA: enqueue the next promotion (:func:`locomt.search.fidelity.next_promotion`)
-    as a trial of the same parameters that resumes the paused run; False when there is none, or when
-    a trial already waits (enqueued defaults, retries and promotions run first, one at a time). Two
-    workers may enqueue the same promotion at once: the later trial is then a repeat, charged nothing."""
+    as a trial of the same parameters that resumes the paused run; False when there is none, when
+    a trial already waits (enqueued defaults, retries and promotions run first, one at a time) or
+    when the study's epoch budget is spent. Two workers may enqueue the same promotion at once: the
+    later trial is then a repeat, charged nothing."""
     trials = study.get_trials(deepcopy=False)
-    if any(t.state == TrialState.WAITING for t in trials):
+    if any(t.state == TrialState.WAITING for t in trials) or (
+            space.budget_epochs is not None and epochs_spent(trials) >= space.budget_epochs):
         return False
     source = next_promotion(trials, metric, rungs(space.min_epochs, space.eta, max_epochs), space.eta)
     if source is None:
@@ -136,9 +138,8 @@ class Objective:
         many epochs, compared with every other configuration that reached the rung."""
         sp, metric, full = self.ctx.space, self.ctx.metric, cfg.trainer.max_epochs
         for epochs in rungs(sp.min_epochs, sp.eta, full)[:-1]:
-            value, run_dir = value_at(cfg, root, epochs, metric)
+            value = self._reach(trial, cfg, root, epochs)
             name = f"{metric}@{epochs}"
-            set_attrs(trial, **{name: value}, fidelity=epochs, epochs=epochs, run=str(run_dir))
             others = [(t.user_attrs[name], t.user_attrs["gflops"])
                       for t in trial.study.get_trials(deepcopy=False, states=LIVE)
                       if t.number != trial.number and name in t.user_attrs and "duplicate_of" not in t.user_attrs]
@@ -167,13 +168,20 @@ class Objective:
             self._rung(trial, cfg, root, later[0], done)
         return done
 
+    def _reach(self, trial: optuna.Trial, cfg: ExperimentConfig, root: Path, epochs: int, done: int = 0) -> float:
+        """Train (or resume) the run to the rung at ``epochs`` and record its value there, the trial
+        charged the epochs beyond ``done`` (those earlier trials of the configuration trained)."""
+        value, run_dir = value_at(cfg, root, epochs, self.ctx.metric)
+        set_attrs(trial, **{f"{self.ctx.metric}@{epochs}": value}, fidelity=epochs, epochs=epochs - done,
+                  run=str(run_dir))
+        return value
+
     def _rung(self, trial: optuna.Trial, cfg: ExperimentConfig, root: Path, epochs: int, done: int = 0) -> None:
-        """Train (or resume) the run to ``epochs``, record the rung's value, and end the trial paused."""
-        sp, metric, full = self.ctx.space, self.ctx.metric, cfg.trainer.max_epochs
-        value, run_dir = value_at(cfg, root, epochs, metric)
-        set_attrs(trial, **{f"{metric}@{epochs}": value}, fidelity=epochs, epochs=epochs - done, run=str(run_dir),
-                  note=f"paused at {epochs} of {full} epochs: goes on when among the best 1/{sp.eta} of the "
-                       "configurations at that rung")
+        """Reach the rung at ``epochs`` and end the trial paused there."""
+        full = cfg.trainer.max_epochs
+        self._reach(trial, cfg, root, epochs, done)
+        set_attrs(trial, note=f"paused at {epochs} of {full} epochs: goes on when among the best "
+                              f"1/{self.ctx.space.eta} of the configurations at that rung")
         raise optuna.TrialPruned(f"paused at {epochs} of {full} epochs")
 
     def _same_promotion(self, trial: optuna.Trial) -> optuna.trial.FrozenTrial | None:

@@ -80,6 +80,17 @@ def serialize_sqlite(engine) -> None:
     engine.dispose()
 
 
+def epochs_spent(trials: list[optuna.trial.FrozenTrial]) -> int:
+    """The epochs the study's finished trials were charged (``TrialRecord.epochs``)."""
+    return sum(t.user_attrs.get("epochs") or 0 for t in trials if t.state in FINISHED)
+
+
+def new_configuration(t: optuna.trial.FrozenTrial) -> bool:
+    """Whether a trial evaluates a configuration of its own: not a repeat of one the study has
+    (``duplicate_of``), nor a promotion that resumes a paused one (``promoted_from``)."""
+    return "duplicate_of" not in t.user_attrs and "promoted_from" not in t.user_attrs
+
+
 def watch_running(study: optuna.Study, seen: set[int]) -> None:
     """Fail the stale trials, then give each RUNNING trial this process has not seen before one heartbeat.
 

@@ -30,7 +30,7 @@ from locomt.search.fidelity import RungTPESampler
 from locomt.search.objective import Context, Objective, enqueue_promotion
 from locomt.search.report import write_report
 from locomt.search.space import SweepSpace
-from locomt.search.study import FINISHED, SweepError, open_storage, watch_running
+from locomt.search.study import FINISHED, SweepError, epochs_spent, new_configuration, open_storage, watch_running
 
 console = Console(stderr=True, soft_wrap=True)  # one line per trial, also in logs
 PLOT_EVERY_S = 30.0  # the report's plots are redrawn after a trial when they are this old (and at the end)
@@ -59,15 +59,9 @@ def study_done(study: optuna.Study, n_trials: int, budget_epochs: int | None = N
     running = sum(t.state == TrialState.RUNNING for t in trials)
     repeats = sum(t.state in FINISHED and "duplicate_of" in t.user_attrs and "promoted_from" not in t.user_attrs
                   for t in trials)
-    started = sum(t.state in (*FINISHED, TrialState.RUNNING) and "duplicate_of" not in t.user_attrs
-                  and "promoted_from" not in t.user_attrs for t in trials)
+    started = sum(t.state in (*FINISHED, TrialState.RUNNING) and new_configuration(t) for t in trials)
     over = budget_epochs is not None and epochs_spent(trials) >= budget_epochs
     return waiting == 0 and (started >= n_trials or repeats >= n_trials) or over, running == 0
-
-
-def epochs_spent(trials: list[optuna.trial.FrozenTrial]) -> int:
-    """The epochs the study's finished trials were charged (``TrialRecord.epochs``)."""
-    return sum(t.user_attrs.get("epochs") or 0 for t in trials if t.state in FINISHED)
 
 
 def run_worker(ctx: Context, worker: int = 0, on_trial=None) -> None:
@@ -88,7 +82,7 @@ def run_worker(ctx: Context, worker: int = 0, on_trial=None) -> None:
     watched: set[int] = set()
     while True:
         watch_running(study, watched)  # others' trials: a dead one is failed and retried
-        if promotes and not over_budget(study, ctx.space.budget_epochs):
+        if promotes:
             enqueue_promotion(study, ctx.metric, ctx.space, ctx.base.trainer.max_epochs)  # before a new configuration
         no_new, none_running = study_done(study, ctx.n_trials, ctx.space.budget_epochs)
         if no_new and none_running:
@@ -97,10 +91,6 @@ def run_worker(ctx: Context, worker: int = 0, on_trial=None) -> None:
             time.sleep(min(ctx.heartbeat, 2.0))
             continue
         study.optimize(objective, n_trials=1, callbacks=[report], gc_after_trial=True)
-
-
-def over_budget(study: optuna.Study, budget_epochs: int | None) -> bool:
-    return budget_epochs is not None and epochs_spent(study.get_trials(deepcopy=False)) >= budget_epochs
 
 
 class ReportCallback:
@@ -207,8 +197,7 @@ class SweepProgress:
 
     def refresh(self) -> None:
         trials = self.study.get_trials(deepcopy=False)
-        done = sum(t.state in FINISHED and "duplicate_of" not in t.user_attrs and "promoted_from" not in t.user_attrs
-                   for t in trials)
+        done = sum(t.state in FINISHED and new_configuration(t) for t in trials)
         running = sum(t.state == TrialState.RUNNING for t in trials)
         total = max(self.n_trials, done + running + sum(t.state == TrialState.WAITING for t in trials))
         if self.budget is not None:  # the bar counts epochs; the trials go in the text
