@@ -17,7 +17,8 @@ training). Test metrics are recorded for every trial but never optimised. The ex
                              # resumed as a new trial once among the best 1/eta there)
     n_trials: 14             # distinct configurations, enqueued baselines and presets included
     budget_epochs: null      # or end the study once its trials trained this many epochs
-    sampler: tpe             # tpe | nsga2 | random
+    sampler: tpe             # tpe | nsga2 | random | ehvi (a GP of the metric, GFLOPs exact from the cost
+                             # model, the pattern of highest expected hypervolume improvement; no params)
     seed: 0
     budget_gflops: null      # configurations above it are rejected (pruned) before training
     baselines: [early, joint, late, bottleneck]
@@ -51,7 +52,7 @@ import sys
 from locomt.io import run_cli
 from locomt.search.report import write_report
 from locomt.search.session import open_sweep
-from locomt.search.space import ASHA_TYPES, STRATEGIES
+from locomt.search.space import ASHA_TYPES, SAMPLERS, STRATEGIES
 from locomt.search.study import SweepError, redact
 from locomt.search.workers import console, quiet_libraries, run_workers
 
@@ -75,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --strategy asha: stopping (a configuration is judged as it reaches a rung and trains "
                    "on or stops) or promotion (every configuration pauses at a rung and resumes, as a new trial, "
                    "once among the best 1/eta there) (default: the space's asha_type, else stopping)")
+    p.add_argument("--sampler", choices=SAMPLERS,
+                   help="what proposes configurations: Optuna's tpe, nsga2 or random, or ehvi (a Gaussian process "
+                   "of the metric and the cost model's exact GFLOPs; view patterns only) (default: the space's)")
     p.add_argument("--storage", help="Optuna storage URL (default: sqlite:///OUT/study.db)")
     p.add_argument("--study", help="study name (default: the space file's name)")
     p.add_argument("--out", help="results folder (default: results/DATASET)")
@@ -96,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                        n_trials=args.n_trials, storage=args.storage, study=args.study, out=args.out,
                        heartbeat=args.heartbeat, progress=console.is_terminal,
                        space_changes=({"strategy": args.strategy} if args.strategy else {})
-                       | ({"asha_type": args.asha_type} if args.asha_type else {}) or None)
+                       | ({"asha_type": args.asha_type} if args.asha_type else {})
+                       | ({"sampler": args.sampler} if args.sampler else {}) or None)
     ctx, study = sweep.ctx, sweep.study
     console.print(f"study {ctx.study_name!r} in {redact(ctx.storage)}: {len(study.trials) - sweep.n_enqueued} trials "
                   f"so far, {sweep.n_enqueued} enqueued, {ctx.n_trials} wanted; results in {sweep.out}/",

@@ -107,6 +107,8 @@ STRATEGIES = {  # asha: stopping-based unless the space file says otherwise
     "asha": {"sampler": "tpe", "strategy": "asha"},
     "asha-random": {"sampler": "random", "strategy": "asha"},
     "asha-promotion": {"sampler": "tpe", "strategy": "asha", "asha_type": "promotion"},
+    "ehvi": {"sampler": "ehvi", "strategy": "full"},
+    "asha-ehvi": {"sampler": "ehvi", "strategy": "asha"},
 }
 REFERENCE = "tpe"  # full-training TPE: what the cheaper strategies are measured against
 

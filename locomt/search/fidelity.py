@@ -128,6 +128,45 @@ def promoted(candidate: tuple[float, float], others: Sequence[tuple[float, float
     return len(pts) - 1 in hv_select(pts, max(1, len(pts) // eta))
 
 
+def rung_observations(study: optuna.Study, metric: str, n_min: int | None = None
+                  ) -> tuple[int | None, list[tuple[optuna.trial.FrozenTrial, float]], list[optuna.trial.FrozenTrial]]:
+    """What a model of the study's results learns from: (the fidelity E used, [(trial, metric after E
+    epochs)] over the study's trained configurations, [repeated proposals]).
+
+    Every trained configuration is seen once, through its trial of the highest fidelity (a
+    configuration with a trial per rung under promotion-based ASHA), at one fidelity E for all: the
+    highest (a rung, or the full schedule) that at least ``n_min`` configurations reached (default:
+    1 + the number of searched parameters), else the lowest, which every trained configuration has.
+    Trials without searched parameters (baselines), repeats and configurations never trained
+    (rejected by the GFLOPs budget, diverged) are left out of the observations; repeated proposals
+    are listed apart."""
+    seen: dict[int, list[tuple[optuna.trial.FrozenTrial, float]]] = {}
+    repeats, newest = [], {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        a = t.user_attrs
+        if t.params and "duplicate_of" in a and "promoted_from" not in a:
+            repeats.append(t)
+        if not t.params or "duplicate_of" in a or "gflops" not in a or not a.get("fidelity"):
+            continue
+        key = a.get("key", t.number)  # a configuration once, at the highest fidelity any of its trials reached
+        if key not in newest or a["fidelity"] > newest[key].user_attrs["fidelity"]:
+            newest[key] = t
+    for t in newest.values():
+        a = t.user_attrs
+        for name, value in a.items():
+            head, _, e = name.partition("@")
+            if head == metric and e.isdigit():
+                seen.setdefault(int(e), []).append((t, value))
+        if t.state == TrialState.COMPLETE:
+            seen.setdefault(int(a["fidelity"]), []).append((t, t.values[0]))
+    if not seen:
+        return None, [], repeats
+    n_min = n_min or 1 + max(len(t.distributions) for obs in seen.values() for t, _ in obs)
+    enough = [e for e, obs in seen.items() if len(obs) >= n_min]
+    fidelity = max(enough) if enough else min(seen)
+    return fidelity, seen[fidelity], repeats
+
+
 class RungTPESampler(optuna.samplers.BaseSampler):
     """Multi-objective TPE that sees every configuration's low-fidelity result (BOHB's model).
 
@@ -163,33 +202,8 @@ class RungTPESampler(optuna.samplers.BaseSampler):
 
     def observations(self, study: optuna.Study) -> tuple[int | None, list[tuple[optuna.trial.FrozenTrial, float]],
                                                         list[optuna.trial.FrozenTrial]]:
-        """(the fidelity E used, [(trial, metric after E epochs)] over the study's trained
-        configurations, [repeated proposals])."""
-        seen: dict[int, list[tuple[optuna.trial.FrozenTrial, float]]] = {}
-        repeats, newest = [], {}
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
-            a = t.user_attrs
-            if t.params and "duplicate_of" in a and "promoted_from" not in a:
-                repeats.append(t)
-            if not t.params or "duplicate_of" in a or "gflops" not in a or not a.get("fidelity"):
-                continue
-            key = a.get("key", t.number)  # a configuration once, at the highest fidelity any of its trials reached
-            if key not in newest or a["fidelity"] > newest[key].user_attrs["fidelity"]:
-                newest[key] = t
-        for t in newest.values():
-            a = t.user_attrs
-            for name, value in a.items():
-                head, _, e = name.partition("@")
-                if head == self._metric and e.isdigit():
-                    seen.setdefault(int(e), []).append((t, value))
-            if t.state == TrialState.COMPLETE:
-                seen.setdefault(int(a["fidelity"]), []).append((t, t.values[0]))
-        if not seen:
-            return None, [], repeats
-        n_min = self._n_min or 1 + max(len(t.distributions) for obs in seen.values() for t, _ in obs)
-        enough = [e for e, obs in seen.items() if len(obs) >= n_min]
-        fidelity = max(enough) if enough else min(seen)
-        return fidelity, seen[fidelity], repeats
+        """:func:`rung_observations` of the study for this sampler's metric."""
+        return rung_observations(study, self._metric, self._n_min)
 
     def observed(self, study: optuna.Study) -> optuna.Study:
         """An in-memory study holding :meth:`observations` as finished trials (values: metric, GFLOPs)."""

@@ -11,6 +11,10 @@ study, config overrides for every trial, and extra dotted config keys to search 
 whole schedule; ``asha`` is multi-objective successive halving over epochs
 (``locomt.search.fidelity``: judged after ``min_epochs``, ``min_epochs * eta``, ... epochs, only the
 best ``1/eta`` by non-dominated rank go on; the front is made of configurations that finished).
+``sampler``: ``tpe``, ``nsga2`` and ``random`` are Optuna's; ``ehvi`` (``locomt.search.ehvi``)
+models the metric with a Gaussian process, takes each candidate pattern's GFLOPs from the cost
+model and proposes the one of highest expected hypervolume improvement (view patterns only: no
+``params``).
 ``asha_type`` says when a configuration goes on (the names of syne-tune's and AutoGluon's
 Hyperband schedulers): ``stopping`` judges it as it reaches a rung, against those that reached the
 rung before it, and it trains on in the same trial or stops there; ``promotion`` (ASHA as Li et al.
@@ -33,7 +37,7 @@ from locomt.models import BASELINES, takes_pattern
 from locomt.pattern import NAMED_PRESETS, resolve_pattern, view_names
 
 SPACES = ("counts", "heads", "shared")
-SAMPLERS = ("tpe", "nsga2", "random")
+SAMPLERS = ("tpe", "nsga2", "random", "ehvi")
 STRATEGIES = ("full", "asha")
 ASHA_TYPES = ("stopping", "promotion")
 
@@ -70,6 +74,9 @@ class SweepSpace:
             raise ValueError(f"space {self.space!r} is unknown; expected one of {', '.join(SPACES)}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler {self.sampler!r} is unknown; expected one of {', '.join(SAMPLERS)}")
+        if self.sampler == "ehvi" and self.params:
+            raise ValueError(f"sampler 'ehvi' proposes view patterns only, and params has {', '.join(self.params)}; "
+                             "expected no params (or another sampler)")
         if self.n_trials < 1:
             raise ValueError(f"n_trials must be >= 1, got {self.n_trials}")
         bad = [b for b in self.baselines if b not in BASELINES]

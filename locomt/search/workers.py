@@ -26,18 +26,23 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from locomt.io import Interrupted
 from locomt.procs import die_with_parent
 from locomt.runs import quiet_lightning
+from locomt.search.ehvi import EHVISampler, PatternSpace
 from locomt.search.fidelity import RungTPESampler
 from locomt.search.objective import Context, Objective, enqueue_promotion
 from locomt.search.report import write_report
-from locomt.search.space import SweepSpace
 from locomt.search.study import FINISHED, SweepError, epochs_spent, new_configuration, open_storage, watch_running
 
 console = Console(stderr=True, soft_wrap=True)  # one line per trial, also in logs
 PLOT_EVERY_S = 30.0  # the report's plots are redrawn after a trial when they are this old (and at the end)
 
 
-def make_sampler(space: SweepSpace, seed: int, metric: str) -> optuna.samplers.BaseSampler:
-    """The space's sampler; TPE under successive halving learns from every rung (``RungTPESampler``)."""
+def make_sampler(ctx: Context, seed: int) -> optuna.samplers.BaseSampler:
+    """The space's sampler; TPE under successive halving learns from every rung (``RungTPESampler``),
+    and so does ``ehvi`` (``EHVISampler``: the GFLOPs of the sweep's model from the cost model)."""
+    space, metric = ctx.space, ctx.metric
+    if space.sampler == "ehvi":
+        patterns = PatternSpace(ctx.base, space.space, ctx.n_classes, ctx.vocab_size)
+        return EHVISampler(patterns, metric, seed=seed, n_startup_trials=5, budget_gflops=space.budget_gflops)
     if space.sampler == "tpe" and space.strategy == "asha":
         return RungTPESampler(metric, seed=seed, n_startup_trials=5)
     if space.sampler == "tpe":
@@ -75,7 +80,7 @@ def run_worker(ctx: Context, worker: int = 0, on_trial=None) -> None:
     n_before = len(optuna.load_study(study_name=ctx.study_name, storage=storage).get_trials(deepcopy=False))
     # a seed per worker and per resume, so that workers do not propose the same configurations
     study = optuna.load_study(study_name=ctx.study_name, storage=storage,
-                              sampler=make_sampler(ctx.space, ctx.space.seed + 1000 * worker + n_before, ctx.metric))
+                              sampler=make_sampler(ctx, ctx.space.seed + 1000 * worker + n_before))
     objective = Objective(ctx)
     report = ReportCallback(ctx, on_trial)
     promotes = ctx.space.strategy == "asha" and ctx.space.asha_type == "promotion"

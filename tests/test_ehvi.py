@@ -1,0 +1,126 @@
+"""The cost-aware sampler (``sampler: ehvi``): the expected hypervolume improvement against a Monte
+Carlo estimate, the candidate patterns with their exact GFLOPs, and what it proposes."""
+
+import numpy as np
+import optuna
+import pytest
+
+from locomt.config import load_config, model_config, with_model
+from locomt.cost import analytic_cost
+from locomt.pattern import canonical
+from locomt.search.ehvi import EHVISampler, PatternSpace, expected_improvement, staircase
+from locomt.search.front import dominated_area
+from locomt.search.space import SweepSpace, suggest_pattern
+
+from tests.test_strategies import CONFIG
+
+FRONT = [(0.7, 0.03), (0.8, 0.04), (0.75, 0.035), (0.9, 0.06), (0.6, 0.05)]  # (metric, GFLOPs); the last dominated
+
+
+def test_staircase_by_hand():
+    starts, ends, levels = staircase([(0.7, 1.0), (0.9, 3.0), (0.6, 2.0), (0.95, 5.0)], 0.5, 4.0)
+    assert list(starts) == [-np.inf, 1.0, 2.0, 3.0] and list(ends) == [1.0, 2.0, 3.0, 4.0]
+    assert list(levels) == [0.5, 0.7, 0.7, 0.9]  # (0.6, 2) adds nothing; (0.95, 5) is beyond the box
+
+
+@pytest.mark.parametrize("mean,sd,gflops", [(0.78, 0.05, 0.032), (0.6, 0.1, 0.02), (0.95, 0.02, 0.05),
+                                            (0.85, 0.08, 0.045), (0.8, 0.05, 0.08), (0.4, 0.01, 0.03)])
+def test_expected_improvement_against_monte_carlo(mean, sd, gflops):
+    rng = np.random.default_rng(0)
+    draws = rng.normal(mean, sd, 40_000)
+    base = dominated_area(FRONT, 0.5, 0.07)
+    gains = np.array([dominated_area([*FRONT, (a, gflops)], 0.5, 0.07) - base for a in draws])
+    got = expected_improvement(np.array([mean]), np.array([sd]), np.array([gflops]), FRONT, 0.5, 0.07)[0]
+    assert got == pytest.approx(gains.mean(), abs=4 * gains.std() / np.sqrt(len(draws)) + 1e-12)
+    # with no uncertainty, it is the improvement itself
+    exact = expected_improvement(np.array([mean]), np.array([0.0]), np.array([gflops]), FRONT, 0.5, 0.07)[0]
+    assert exact == pytest.approx(dominated_area([*FRONT, (mean, gflops)], 0.5, 0.07) - base, abs=1e-12)
+
+
+@pytest.fixture(scope="module")
+def default_space():
+    cfg = load_config(CONFIG)
+    return cfg, PatternSpace(cfg, "counts", n_classes=5, vocab_size=None)
+
+
+def test_pattern_space_enumerates_every_pattern_with_the_cost_models_gflops(default_space):
+    cfg, ps = default_space
+    rows = ps.candidates(np.random.default_rng(0))
+    names, gflops = ps.names(rows), ps.gflops(rows)
+    assert ps.size == 35 ** 3 == len(rows) == len(set(names))
+    m = model_config(with_model(cfg, "locomt", "half"), n_classes=5)
+    for i in np.random.default_rng(1).choice(len(rows), 200, replace=False):
+        assert canonical(names[i], m.codes, m.n_heads, m.n_fusion_layers) == names[i]
+        assert gflops[i] == pytest.approx(analytic_cost(m.replace(pattern=names[i])).gflops, rel=0, abs=1e-15)
+    assert (ps.rows(names[::97]) == rows[::97]).all()
+    assert ps.features(rows).shape == (len(rows), 3 * 4) and np.allclose(ps.features(rows).reshape(-1, 3, 4).sum(2), 1)
+    cheapest = names[int(np.argmin(gflops))]
+    assert analytic_cost(m.replace(pattern=cheapest)).gflops == pytest.approx(gflops.min())
+
+
+def test_pattern_space_draws_candidates_when_the_space_is_too_large(default_space):
+    cfg, _ = default_space
+    ps = PatternSpace(cfg, "counts", n_classes=5, vocab_size=None)
+    rows = ps.candidates(np.random.default_rng(0), limit=1000)
+    assert 900 < len(rows) <= 1000 and len(np.unique(rows, axis=0)) == len(rows)
+    shared = PatternSpace(cfg, "shared", n_classes=5, vocab_size=None)
+    names = shared.names(shared.candidates(np.random.default_rng(0)))
+    assert len(names) == 35 and all("/" not in n for n in names)
+    assert shared.params(names[3]) == {k: v for k, v in shared.params(names[3]).items() if "layer" not in k}
+
+
+def _study_with(sampler, cfg, values, n_trials):
+    """An in-memory study whose objective is ``values(pattern)``, recording what the sweep records."""
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    study.set_user_attr("chance", 0.2)
+    m = model_config(with_model(cfg, "locomt", "half"), n_classes=5)
+    study.set_user_attr("reference_gflops", analytic_cost(m.replace(backbone="joint")).gflops)
+
+    def objective(trial):
+        pattern = suggest_pattern(trial, "counts", cfg)
+        gflops = analytic_cost(m.replace(pattern=pattern)).gflops
+        trial.set_user_attr("pattern", pattern)
+        trial.set_user_attr("gflops", gflops)
+        trial.set_user_attr("fidelity", 10)
+        return values(pattern), gflops
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study.optimize(objective, n_trials=n_trials)
+    return study
+
+
+def test_with_a_flat_metric_it_proposes_the_cheapest_untried_patterns(default_space):
+    """When every pattern scores alike, the cost decides the improvement: after its random start the
+    sampler proposes the cheapest pattern of all, then only very cheap ones."""
+    cfg, ps = default_space
+    sampler = EHVISampler(ps, "val/acc", seed=0, n_startup_trials=5)
+    study = _study_with(sampler, cfg, lambda p: 0.8, 9)
+    patterns = [t.user_attrs["pattern"] for t in study.trials]
+    assert len(set(patterns)) == 9
+    rows = ps.candidates(np.random.default_rng(0))
+    gflops = [t.user_attrs["gflops"] for t in study.trials]
+    assert gflops[5] == pytest.approx(ps.gflops(rows).min())  # the cheapest of all first
+    # then only where the front can still move: among the cheapest 2 % of the space
+    assert all(g <= np.quantile(ps.gflops(rows), 0.02) for g in gflops[5:]), (gflops, patterns)
+
+
+def test_it_finds_the_true_front_of_a_metric_it_has_to_learn(default_space):
+    """A metric that rises with the share of 'va' heads in the last fusion layer (0.3 to 0.9): the
+    true front is the cheapest pattern at each of the 5 shares. After 5 random proposals the sampler
+    finds all 5 within 7 more, staying under the GFLOPs budget and repeating nothing."""
+    cfg, ps = default_space
+    rows = ps.candidates(np.random.default_rng(0))
+    names, gflops, feats = ps.names(rows), ps.gflops(rows), ps.features(rows)
+    budget = float(np.quantile(gflops, 0.5))
+    share = dict(zip(names, feats[:, -3]))  # the last layer's share of heads on va (views s va vt at)
+    front = {names[min(np.flatnonzero(feats[:, -3] == k / 4), key=lambda i: gflops[i])] for k in range(5)}
+    study = _study_with(EHVISampler(ps, "val/acc", seed=1, n_startup_trials=5, budget_gflops=budget), cfg,
+                        lambda p: 0.3 + 0.6 * share[p], 12)
+    patterns = [t.user_attrs["pattern"] for t in study.trials]
+    assert len(set(patterns)) == 12 and all(t.user_attrs["gflops"] <= budget for t in study.trials)
+    assert front <= set(patterns[5:]), (front, patterns)
+
+
+def test_a_space_with_params_is_refused_for_ehvi():
+    with pytest.raises(ValueError, match="sampler 'ehvi' proposes view patterns only, and params has optim.lr"):
+        SweepSpace(sampler="ehvi", params={"optim.lr": {"low": 1e-3, "high": 1e-2}})
