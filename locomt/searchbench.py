@@ -4,7 +4,9 @@
     python -m locomt.searchbench --strategies tpe asha --seeds 0 --budget-epochs 60 --out /tmp/bench
 
 For every search seed and strategy (``random``: random sampling, full training; ``tpe``: TPE, full
-training; ``asha``: TPE with multi-objective successive halving over epochs; ``asha-random``), one
+training; ``asha``: TPE with multi-objective successive halving over epochs; ``asha-random``;
+``asha-promotion``: promotion-based; ``ehvi`` and ``asha-ehvi``: the cost-aware sampler of
+``locomt.search.ehvi``, with full training or with halving), one
 study of the dataset's search space runs until its trials have trained ``--budget-epochs`` epochs,
 in ``OUT/<strategy>-seed<k>/`` (a sweep folder: study.db, trials.csv, pareto.png, ...). No
 baseline or preset is enqueued unless ``--enqueue``. All studies share the run cache, so a

@@ -8,7 +8,7 @@ import pytest
 from locomt.config import load_config, model_config, with_model
 from locomt.cost import analytic_cost
 from locomt.pattern import canonical
-from locomt.search.ehvi import EHVISampler, PatternSpace, expected_improvement, staircase
+from locomt.search.ehvi import CLAIM, EHVISampler, PatternSpace, expected_improvement, staircase
 from locomt.search.front import dominated_area
 from locomt.search.space import SweepSpace, suggest_pattern
 
@@ -124,3 +124,32 @@ def test_it_finds_the_true_front_of_a_metric_it_has_to_learn(default_space):
 def test_a_space_with_params_is_refused_for_ehvi():
     with pytest.raises(ValueError, match="sampler 'ehvi' proposes view patterns only, and params has optim.lr"):
         SweepSpace(sampler="ehvi", params={"optim.lr": {"low": 1e-3, "high": 1e-2}})
+
+
+def test_two_workers_proposing_at_once_do_not_take_one_pattern(default_space, monkeypatch):
+    """Both read the study before either wrote: each records its choice, reads again, and the higher
+    trial number gives way to a lower running one that claimed the same pattern."""
+    _, ps = default_space
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    first, second = study.ask(), study.ask()  # two running trials, as two workers hold them
+    study._storage.set_trial_system_attr(first._trial_id, CLAIM, "4va")
+    sampler = EHVISampler(ps, "val/acc", seed=0)
+    answers = iter(["4va", "4vt"])  # what each propose() returned: the first before the claim was seen
+    monkeypatch.setattr(sampler, "propose", lambda study, exclude=frozenset(): next(answers))
+    assert sampler.claim(study, study.trials[1]) == "4vt"
+    assert study.trials[1].system_attrs[CLAIM] == "4vt"
+    # the lower number keeps its choice, whatever a higher one claimed
+    third = study.ask()
+    study._storage.set_trial_system_attr(third._trial_id, CLAIM, "4at")
+    monkeypatch.setattr(sampler, "propose", lambda study, exclude=frozenset(): "4at")
+    study._storage.set_trial_system_attr(first._trial_id, CLAIM, "")
+    assert sampler.claim(study, study.trials[0]) == "4at"
+    # and a claimed pattern is left out of the proposals themselves: 30 of the 35 shared patterns claimed
+    monkeypatch.undo()
+    shared = PatternSpace(default_space[0], "shared", n_classes=5, vocab_size=None)
+    names = shared.names(shared.candidates(np.random.default_rng(0)))
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for name in names[:30]:
+        study._storage.set_trial_system_attr(study.ask()._trial_id, CLAIM, name)
+    sampler = EHVISampler(shared, "val/acc", seed=0)
+    assert {sampler.propose(study) for _ in range(40)} == set(names[30:])

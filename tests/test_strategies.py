@@ -50,6 +50,9 @@ def test_space_checks_the_strategy():
     assert space_changes("asha", 3, 60, enqueue=False)["baselines"] == ()
     changes = space_changes("asha-promotion", 3, 60, enqueue=False)
     assert SweepSpace(**{k: v for k, v in changes.items() if k not in ("baselines", "presets")}).asha_type == "promotion"
+    for name, sampler, strategy in [("ehvi", "ehvi", "full"), ("asha-ehvi", "ehvi", "asha")]:
+        changes = space_changes(name, 3, 60, enqueue=False)
+        assert (changes["sampler"], changes["strategy"]) == (sampler, strategy)
     with pytest.raises(ValueError, match="asha_type 'eager' is unknown; expected one of stopping, promotion"):
         SweepSpace(strategy="asha", asha_type="eager")
     with pytest.raises(ValueError, match="strategy 'sh' is unknown"):
@@ -164,6 +167,27 @@ def test_halving_records_rungs_and_stops_by_the_rule(halved):
     assert (distinct.state == "PRUNED").any() and (distinct.state == "COMPLETE").any()
     front = pd.read_csv(halved[2] / "out" / "pareto.csv")
     assert set(front.state) == {"COMPLETE"}  # the front is confirmed at full fidelity
+
+
+@pytest.mark.slow
+def test_cost_aware_sampler_under_halving(sets, tmp_path):
+    """``--sampler ehvi`` in a halving sweep: every proposal a pattern the study did not hold, its
+    GFLOPs the cost model's, the rungs judged as with TPE, the front confirmed at full fidelity; a
+    rerun of the finished study adds nothing."""
+    overrides, _ = sets
+    args = _args(tmp_path, _own_runs(overrides, tmp_path), SPACE.format(n=8, extra=""), "--sampler", "ehvi")
+    assert run_cli(main, args) == 0
+    df = pd.read_csv(tmp_path / "out" / "trials.csv", keep_default_na=False, na_values=[""])
+    assert len(df) == 8 and df.duplicate_of.isna().all() and df.pattern.is_unique
+    assert set(df.state) <= {"COMPLETE", "PRUNED"} and (df.state == "PRUNED").any()
+    cfg = load_config(CONFIG, overrides)
+    from locomt.search.ehvi import PatternSpace
+    ps = PatternSpace(cfg, "counts", n_classes=5, vocab_size=None)  # (the sweep's class count and vocabulary
+    gflops = ps.gflops(ps.rows(list(df.pattern)))                   # add the same to every pattern)
+    assert np.allclose(gflops - gflops[0], df.gflops - df.gflops[0], rtol=0, atol=1e-15)
+    assert set(pd.read_csv(tmp_path / "out" / "pareto.csv").state) == {"COMPLETE"}
+    study = optuna.load_study(study_name="space", storage=f"sqlite:///{tmp_path / 'out' / 'study.db'}")
+    assert run_cli(main, args) == 0 and len(study.trials) == 8
 
 
 PROMOTION = "asha_type: promotion"

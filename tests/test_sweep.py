@@ -131,6 +131,8 @@ def test_trial_config_applies_params_and_fixed_backbones():
     ("presets: [halfs]\n", "unknown preset 'halfs'"),
     ("strategy: asha\nasha_type: eager\n", "asha_type 'eager' is unknown; expected one of stopping, promotion"),
     ("params: {model.colour: {choices: [1]}}\n", "unknown config key 'model.colour'"),
+    ("sampler: ehvi\nparams: {optim.lr: {low: 0.001, high: 0.01}}\n",
+     "sampler 'ehvi' proposes view patterns only, and params has optim.lr; expected no params"),
 ])
 def test_bad_space_is_one_line_and_writes_nothing(tmp_path, capsys, text, message):
     space = tmp_path / "bad.yaml"
@@ -438,16 +440,22 @@ def _check_full_fidelity_front(out: Path, epochs: int):
     assert len(front) and (front["fidelity"] == epochs).all(), front[["number", "fidelity"]]
 
 
-@pytest.mark.parametrize("strategy", ["full", "asha", "asha-promotion"])
+@pytest.mark.parametrize("strategy", ["full", "asha", "asha-promotion", "asha-ehvi"])
 def test_local_workers_share_one_study(tmp_path, data_sets, strategy, capfd):
-    extra = {"full": "", "asha": ASHA, "asha-promotion": ASHA + "\nasha_type: promotion"}[strategy]
+    extra = {"full": "", "asha": ASHA, "asha-promotion": ASHA + "\nasha_type: promotion",
+             "asha-ehvi": ASHA + "\nsampler: ehvi"}[strategy]
+    n = 9 if strategy == "asha-ehvi" else 6  # ehvi: 3 random proposals, then the model's (it needs 5 results)
     sets = [*data_sets, "trainer.max_epochs=3"] if strategy != "full" else data_sets
-    args = _args(tmp_path, sets, SPACE.format(kind="heads", n=6, extra=extra), "--n-workers", "2")
+    args = _args(tmp_path, sets, SPACE.format(kind="heads", n=n, extra=extra), "--n-workers", "2")
     # (this exited 2 now and then, "Cannot tell a COMPLETE trial": both workers had popped one enqueued
     # trial, which SQLite let happen until search.study.serialize_sqlite; tests/test_study_storage.py)
     assert run_cli(main, args) == 0, capfd.readouterr().err[-3000:]
-    _check_shared_study(_study(tmp_path), 6)
+    _check_shared_study(_study(tmp_path), n)
     assert len(pd.read_csv(tmp_path / "out" / "trials.csv")) == len(_study(tmp_path).trials)
+    if strategy == "asha-ehvi":  # the two workers' proposals: patterns the study did not hold
+        searched = [t.user_attrs["pattern"] for t in _study(tmp_path).trials if "role" not in t.user_attrs]
+        # (n - 4 or more: two workers may each start the last configuration, as _check_shared_study allows)
+        assert len(searched) >= n - 4 and len(set(searched)) == len(searched)
     if strategy == "asha":
         _check_full_fidelity_front(tmp_path / "out", 3)
         assert any(t.state == TrialState.PRUNED and "stopped at" in t.user_attrs.get("note", "")

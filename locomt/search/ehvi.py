@@ -15,7 +15,8 @@ value at the highest rung that enough of them reached). Features: each fusion la
 on each view. Candidates: every pattern of the space when there are at most ``MAX_CANDIDATES``
 (35^3 = 42,875 on the synthetic default), else that many drawn at random for each proposal (ViT-B
 with 4 views: 455^4); the patterns the study holds a trial of, and those over the GFLOPs budget,
-are left out. The first ``n_startup_trials`` proposals are uniform over the candidates.
+are left out, and so are those another worker has just chosen (:meth:`EHVISampler.claim`). The
+first ``n_startup_trials`` proposals are uniform over the candidates.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from locomt.search.fidelity import rung_observations
 from locomt.search.space import pattern_params
 
 MAX_CANDIDATES = 50_000
+CLAIM = "ehvi:pattern"  # the trial system attribute that holds the sampler's choice (see EHVISampler.claim)
 
 
 @dataclass
@@ -166,19 +168,38 @@ class EHVISampler(optuna.samplers.BaseSampler):
 
     def sample_independent(self, study, trial, param_name, param_distribution):
         if self._chosen is None or self._chosen[0] != trial.number:
-            self._chosen = trial.number, self.patterns.params(self.propose(study))
+            self._chosen = trial.number, self.patterns.params(self.claim(study, trial))
         params = self._chosen[1]
         if param_name not in params:
             raise ValueError(f"the ehvi sampler proposes view patterns only, and was asked for {param_name!r}")
         return params[param_name]
 
-    def propose(self, study: optuna.Study) -> str:
-        """The next pattern to train (canonical spelling)."""
+    def claim(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, tries: int = 5) -> str:
+        """:meth:`propose` for ``trial``, recorded in the study at once (system attribute
+        ``CLAIM``) so that another worker's proposal leaves it out. Two workers proposing at the same
+        moment see the same study and would choose the same pattern: each writes its choice, then
+        reads the study again, and the higher trial number gives way to a lower one that claimed
+        the same pattern (as the objective decides between two trials of one configuration)."""
+        taken: set[str] = set()
+        for _ in range(tries):
+            pattern = self.propose(study, exclude=taken)
+            study._storage.set_trial_system_attr(trial._trial_id, CLAIM, pattern)
+            rivals = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+                      if t.number < trial.number and t.system_attrs.get(CLAIM) == pattern]
+            if not rivals:
+                return pattern
+            taken.add(pattern)
+        return pattern  # still taken after as many tries: the objective answers a repeat from the study
+
+    def propose(self, study: optuna.Study, exclude: set[str] = frozenset()) -> str:
+        """The next pattern to train (canonical spelling): not one the study holds a trial of (or a
+        claim on), nor one in ``exclude``."""
         ps = self.patterns
         rows = ps.candidates(self._rng)
         gflops = ps.gflops(rows)
         names = ps.names(rows)
-        held = {t.user_attrs.get("pattern") for t in study.get_trials(deepcopy=False)}
+        trials = study.get_trials(deepcopy=False)
+        held = {t.user_attrs.get("pattern") for t in trials} | {t.system_attrs.get(CLAIM) for t in trials} | exclude
         free = np.array([p not in held for p in names]) & (gflops <= (np.inf if self._budget is None else self._budget))
         if not free.any():  # every candidate tried: a repeat, which the objective answers from the study
             return names[int(self._rng.integers(len(names)))]
