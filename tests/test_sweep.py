@@ -22,7 +22,7 @@ from locomt.cost import analytic_cost
 from locomt.io import run_cli
 from locomt.pattern import PRESETS, canonical, layer_specs, resolve_pattern
 from locomt.report import main as report_main
-from locomt.search.space import SweepSpace, pattern_params, suggest_pattern, trial_config
+from locomt.search.space import SweepSpace, load_space, pattern_params, suggest_pattern, trial_config
 from locomt.sweep import main
 from locomt.runs import config_key
 from tests.procs import children, spawn_sweep, wait_gone
@@ -517,3 +517,13 @@ def test_two_processes_share_one_postgresql_study(tmp_path, data_sets, postgres_
         assert len(pd.read_csv(tmp_path / f"w{w}" / "out" / "trials.csv")) == len(study.trials)
         if strategy == "asha":
             _check_full_fidelity_front(tmp_path / f"w{w}" / "out", 3)
+
+
+def test_every_space_file_loads():
+    """The space files in sweeps/ are valid (a newcomer runs them as the README and their comments say)."""
+    files = sorted((Path(__file__).resolve().parents[1] / "sweeps").glob("*.yaml"))
+    assert len(files) >= 5
+    for path in files:
+        load_space(path)
+    fast = load_space(files[0].parent / "synthetic-medvidcl-fast.yaml")
+    assert (fast.strategy, fast.sampler, fast.min_epochs) == ("asha", "ehvi", 4)
