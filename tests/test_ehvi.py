@@ -8,8 +8,8 @@ import pytest
 from locomt.config import load_config, model_config, with_model
 from locomt.cost import analytic_cost
 from locomt.pattern import canonical
-from locomt.search.ehvi import CLAIM, EHVISampler, PatternSpace, expected_improvement, staircase
-from locomt.search.front import dominated_area
+from locomt.search.ehvi import CLAIM, EHVISampler, PatternSpace, expected_improvement
+from locomt.search.front import dominated_area, staircase
 from locomt.search.space import SweepSpace, suggest_pattern
 
 from tests.test_strategies import CONFIG
@@ -66,7 +66,7 @@ def test_pattern_space_draws_candidates_when_the_space_is_too_large(default_spac
     shared = PatternSpace(cfg, "shared", n_classes=5, vocab_size=None)
     names = shared.names(shared.candidates(np.random.default_rng(0)))
     assert len(names) == 35 and all("/" not in n for n in names)
-    assert shared.params(names[3]) == {k: v for k, v in shared.params(names[3]).items() if "layer" not in k}
+    assert shared.params(names[3]) and not any("layer" in k for k in shared.params(names[3]))
 
 
 def _study_with(sampler, cfg, values, n_trials):

@@ -36,6 +36,7 @@ from locomt.config import ExperimentConfig, model_config, with_model
 from locomt.cost import analytic_cost, layer_cost
 from locomt.pattern import layer_specs, resolve_pattern
 from locomt.search.fidelity import rung_observations
+from locomt.search.front import staircase
 from locomt.search.space import pattern_params
 
 MAX_CANDIDATES = 50_000
@@ -111,24 +112,6 @@ class PatternSpace:
         return pattern_params(pattern, self.space, self.base)
 
 
-def staircase(front: list[tuple[float, float]], ref_metric: float, ref_gflops: float
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The dominated region of (metric, gflops) points as strips: (start GFLOPs, end GFLOPs, metric
-    level) such that below GFLOPs g in [start, end) every point reaches at most ``level``; the first
-    strip starts at -inf at ``ref_metric``, the last ends at ``ref_gflops``."""
-    pts = sorted((g, m) for m, g in front if g < ref_gflops and np.isfinite(m) and np.isfinite(g))
-    starts, levels, best = [-np.inf], [ref_metric], ref_metric
-    for g, m in pts:
-        best = max(best, m)
-        if g == starts[-1]:
-            levels[-1] = best
-        else:
-            starts.append(g)
-            levels.append(best)
-    starts_a = np.array(starts)
-    return starts_a, np.append(starts_a[1:], ref_gflops), np.array(levels)
-
-
 def expected_improvement(mean: np.ndarray, sd: np.ndarray, gflops: np.ndarray, front: list[tuple[float, float]],
                          ref_metric: float, ref_gflops: float) -> np.ndarray:
     """Expected increase of the area the ``front`` points dominate (as
@@ -152,7 +135,7 @@ class EHVISampler(optuna.samplers.BaseSampler):
 
     def __init__(self, patterns: PatternSpace, metric: str, seed: int | None = None, n_startup_trials: int = 5,
                  budget_gflops: float | None = None, n_min: int | None = None) -> None:
-        self.patterns, self._metric, self._seed = patterns, metric, seed
+        self.patterns, self._metric = patterns, metric
         self._n_startup, self._budget, self._n_min = n_startup_trials, budget_gflops, n_min
         self._rng = np.random.default_rng(seed)
         self._chosen: tuple[int, dict] | None = None

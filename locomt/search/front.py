@@ -16,16 +16,31 @@ import numpy as np
 import pandas as pd
 
 
+def staircase(points: Iterable[tuple[float, float]], ref_metric: float, ref_gflops: float
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The region that ``(metric, gflops)`` points dominate (metric up, GFLOPs down) as strips:
+    (start GFLOPs, end GFLOPs, metric level), every point reaching at most ``level`` below GFLOPs g
+    in [start, end). The first strip starts at -inf at ``ref_metric``, the last ends at
+    ``ref_gflops``; a point at or below ``ref_metric``, past ``ref_gflops`` or not finite adds none."""
+    pts = sorted((g, m) for m, g in points if m > ref_metric and g < ref_gflops and np.isfinite(m) and np.isfinite(g))
+    starts, levels, best = [-np.inf], [ref_metric], ref_metric
+    for g, m in pts:  # from cheap to costly: each point starts the strip it reaches
+        best = max(best, m)
+        if g == starts[-1]:
+            levels[-1] = best
+        else:
+            starts.append(g)
+            levels.append(best)
+    starts_a = np.array(starts)
+    return starts_a, np.append(starts_a[1:], ref_gflops), np.array(levels)
+
+
 def dominated_area(points: Iterable[tuple[float, float]], ref_metric: float, ref_gflops: float) -> float:
     """The area that ``(metric, gflops)`` points dominate (metric up, GFLOPs down) above ``ref_metric``
-    and below ``ref_gflops``, not normalised; points outside that box add nothing."""
-    pts = sorted((g, m) for m, g in points if m > ref_metric and g < ref_gflops and np.isfinite(m) and np.isfinite(g))
-    area, best = 0.0, ref_metric
-    for i, (g, m) in enumerate(pts):  # sweep from cheap to costly: each point adds the strip it improves
-        best = max(best, m)
-        nxt = pts[i + 1][0] if i + 1 < len(pts) else ref_gflops
-        area += (best - ref_metric) * (nxt - g)
-    return area
+    and below ``ref_gflops``, not normalised: the :func:`staircase`'s strips; points outside that box
+    add nothing."""
+    starts, ends, levels = staircase(points, ref_metric, ref_gflops)
+    return float(sum((level - ref_metric) * (end - start) for start, end, level in zip(starts[1:], ends[1:], levels[1:])))
 
 
 def hypervolume(points: Iterable[tuple[float, float]], chance: float, ref_gflops: float) -> float:
