@@ -32,7 +32,8 @@ from rich.console import Console
 from rich.table import Table
 
 from locomt.ablation import listing, plan, plot, run_ablation
-from locomt.config import ExperimentConfig, experiment_path, load_config
+from locomt.config import ExperimentConfig, experiment_path
+from locomt.experiment import load_experiment
 from locomt.io import run_cli
 from locomt.pattern import PRESETS
 
@@ -85,7 +86,7 @@ def render_listing(cfg: ExperimentConfig, console: Console) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    cfg = load_config(args.config or experiment_path(args.dataset), args.overrides)
+    cfg = load_experiment(args.config or experiment_path(args.dataset), args.overrides)
     console = get_console()  # the console locomt.synth and locomt.prepare draw their bars on: they nest in ours
     if not args.patterns:
         render_listing(cfg, console)

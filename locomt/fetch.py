@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from locomt.config import load_config
 from locomt.data.download import FetchOptions, fetch
 from locomt.data.download_ytdlp import DEFAULT_FORMAT, DEFAULT_URL_TEMPLATE, parse_rate
+from locomt.experiment import load_experiment
 from locomt.io import run_cli
 
 
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         splits=tuple(a.split) if a.split else None, limit=a.limit, workers=a.workers, retries=a.retries,
         rate_limit=parse_rate(a.rate_limit) if a.rate_limit is not None else None, url_template=a.url_template,
         format=a.format, cookies=a.cookies, retry_missing=a.retry_missing, progress=not a.no_progress)
-    cfg = load_config(a.config, a.overrides)
+    cfg = load_experiment(a.config, a.overrides)
     result = fetch(cfg.data, options)
     print(result.summary())
     return 0

@@ -57,9 +57,9 @@ def config_model(path: str, overrides: list[str]) -> tuple[ModelConfig, list[str
     what was assumed (``locomt.ablation.model_without_data``; imported here, not at start-up: it
     brings in training)."""
     from locomt.ablation import model_without_data
-    from locomt.config import load_config
+    from locomt.experiment import load_experiment
 
-    exp = load_config(path, overrides)
+    exp = load_experiment(path, overrides)
     mcfg, notes = model_without_data(exp)
     return mcfg.replace(backbone="locomt", pattern=exp.model.pattern), notes
 

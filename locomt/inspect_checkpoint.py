@@ -19,8 +19,9 @@ import sys
 
 from rich.console import Console
 
-from locomt.config import DataConfig, load_config, model_config
+from locomt.config import DataConfig, model_config
 from locomt.data.datasets import classes_without_data
+from locomt.experiment import load_experiment
 from locomt.io import run_cli
 from locomt.models import build_model, list_backbones
 from locomt.models.pretrained import load_pretrained, read_checkpoint
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     overrides = list(args.set) + ([f"model.backbone={args.backbone}"] if args.backbone else [])
-    cfg = load_config(args.config, overrides)
+    cfg = load_experiment(args.config, overrides)
     path = args.path or cfg.model.init_from
     if not path:
         raise ValueError("no checkpoint: give PATH or set model.init_from in the config")

@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from locomt.config import ExperimentConfig, load_config
+from locomt.config import ExperimentConfig
 from locomt.data.build import default_workers, prepare
+from locomt.experiment import load_experiment
 from locomt.io import run_cli
 
 
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--strict", action="store_true", help="stop at the first unusable media file (exit status 2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     a = p.parse_intermixed_args(argv)
-    cfg: ExperimentConfig = load_config(a.config, a.overrides)
+    cfg: ExperimentConfig = load_experiment(a.config, a.overrides)
     prepare(cfg.data, workers=a.workers, strict=a.strict, progress=not a.no_progress)
     return 0
 

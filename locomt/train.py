@@ -21,7 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-from locomt.config import load_config
+from locomt.experiment import load_experiment
 from locomt.io import run_cli
 from locomt.procs import PARENT_ENV, die_with_parent
 from locomt.runs import new_run_dir, resume_checkpoint, train
@@ -55,13 +55,13 @@ def main(argv: list[str] | None = None) -> int:
             raise FileNotFoundError(f"--resume {str(run_dir)!r}: no such run directory")
         if not (run_dir / CONFIG_FILE).is_file():
             raise FileNotFoundError(f"--resume {str(run_dir)!r}: not a run directory (it has no {CONFIG_FILE})")
-        cfg = load_config(run_dir / CONFIG_FILE)
+        cfg = load_experiment(run_dir / CONFIG_FILE)
         resume_checkpoint(run_dir)  # a finished run or an unreadable checkpoint stops here
     else:
         if not args.config:
             raise ValueError("--config is required (e.g. --config experiments/synthetic-medvidcl.yaml), "
                              "or --resume RUN_DIR")
-        cfg = load_config(args.config, args.overrides)
+        cfg = load_experiment(args.config, args.overrides)
         run_dir = Path(args.run_dir or inherited or new_run_dir(cfg))
         if not inherited:
             if (run_dir / CONFIG_FILE).exists():

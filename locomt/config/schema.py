@@ -4,7 +4,6 @@ and writing configs is ``locomt.config.loading``; everything is importable from 
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -26,12 +25,6 @@ ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")  # Lightning's; whet
 LOGGERS = ("csv", "tensorboard", "mlflow")
 PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "transformer-engine",
               "transformer-engine-float16", "32", "16", "bf16", "64")
-
-
-def _dataset_names() -> list[str]:
-    from locomt.data.datasets import list_datasets
-
-    return list_datasets()
 
 
 def _strategy_names() -> list[str]:
@@ -163,7 +156,9 @@ class DataConfig:
     a folder holding ``manifest.csv``).
     """
 
-    dataset: str = field(default="medvidcl", metadata=one_of(lazy=_dataset_names))  # audioset | medvidcl | manifest
+    # audioset | medvidcl | manifest: a name of the dataset registry, which checks this section against
+    # what the dataset has (locomt.data.datasets.check_data; locomt.experiment.load_experiment)
+    dataset: str = field(default="medvidcl", metadata=text())
     root: str = field(default="data/synthetic-medvidcl", metadata=text())  # the metadata (CSVs / JSONs / manifest)
     media_root: str = ""  # clips; default: ROOT/media (manifest: paths are relative to the manifest)
     cache_dir: str = field(default="data/cache", metadata=text())
@@ -185,20 +180,6 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
-        from locomt.data.datasets import check_data
-        from locomt.data.synthetic.config import synth_config
-
-        check_data(self)  # modalities the dataset has
-        if self.synthetic:
-            try:
-                synth_config(self)
-            except (TypeError, ValueError) as err:  # locomt.synth's own messages
-                msg = str(err)
-                if re.match(r"\w+=", msg):  # "n=1; expected at least 3 clips"
-                    msg = f"{key('synthetic')}.{msg}"
-                elif not msg.startswith("data.synthetic"):
-                    msg = f"{key('synthetic')}={self.synthetic}: {msg}"
-                raise ValueError(msg) from None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,25 +14,23 @@ when ``data.synthetic`` asks for it).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, ClassVar, TypeVar
 
 import numpy as np
 
-from locomt.data.audioset import read_audioset, read_class_labels
-from locomt.data.manifest import SPLITS as MANIFEST_SPLITS
-from locomt.data.manifest import Manifest, manifest_path, media_files, read_manifest
 from locomt.data.media import MediaFiles, MediaIndex, find_media
-from locomt.data.medvidcl import CLASSES as MEDVIDCL_CLASSES
-from locomt.data.medvidcl import read_medvidcl
 from locomt.data.synthetic.config import check_synthetic_root, synth_config
-from locomt.data.synthetic.layout import generate
-from locomt.data.synthetic.rule import AUDIOSET_CLASSES as SYNTHETIC_AUDIOSET_CLASSES
 from locomt.modalities import DEFAULT_CODES
 
 if TYPE_CHECKING:
     from locomt.config import DataConfig
+    from locomt.data.manifest import Manifest
+
+# The metadata readers (pandas) and the synthetic generator are imported where a dataset is read or
+# made, not here: checking a config's data section against its dataset stays quick.
 
 MODALITIES = tuple(DEFAULT_CODES)  # video, audio, text
 TASKS = ("multiclass", "multilabel")
@@ -91,6 +89,24 @@ class Dataset:
                 f"--n 300 --seed 0 (or set data.synthetic, e.g. {{layout: {self.name}, n: 300, seed: 0}})"
             )
         return text
+
+    def check(self, data: DataConfig) -> None:
+        """ValueError naming the key for a data section this dataset cannot give: a modality its items
+        lack, or ``data.synthetic`` arguments that ``locomt.synth`` refuses (:func:`synth_config`)."""
+        for m in data.modalities:
+            if m not in self.modalities:
+                raise ValueError(f"data.modalities holds {m!r} but {self.title} has no {m}; "
+                                 f"expected some of {', '.join(self.modalities)}")
+        if data.synthetic:
+            try:
+                synth_config(data)
+            except (TypeError, ValueError) as err:  # locomt.synth's own messages
+                msg = str(err)
+                if re.match(r"\w+=", msg):  # "n=1; expected at least 3 clips"
+                    msg = f"data.synthetic.{msg}"
+                elif not msg.startswith("data.synthetic"):
+                    msg = f"data.synthetic={data.synthetic}: {msg}"
+                raise ValueError(msg) from None
 
     def task(self, data: DataConfig) -> str:
         """``multiclass`` or ``multilabel``: the one task a fixed dataset declares."""
@@ -157,7 +173,8 @@ def get_dataset(name: str) -> Dataset:
 
 
 def check_data(data: DataConfig) -> Dataset:
-    """The dataset of ``data``; an unknown dataset or modality is a one-line error naming the accepted ones."""
+    """The dataset of ``data``, which has checked the section (:meth:`Dataset.check`); an unknown
+    dataset or modality is a one-line error naming the accepted ones."""
     ds = get_dataset(data.dataset)
     if not data.modalities:
         raise ValueError(f"data.modalities is empty; expected some of {', '.join(MODALITIES)}")
@@ -166,12 +183,9 @@ def check_data(data: DataConfig) -> Dataset:
             raise ValueError(f"data.modalities: unknown modality {m!r}; expected some of {', '.join(MODALITIES)}")
     if len(set(data.modalities)) != len(data.modalities):
         raise ValueError(f"data.modalities {list(data.modalities)} repeats a modality; expected each at most once")
-    for m in data.modalities:
-        if m not in ds.modalities:
-            raise ValueError(f"data.modalities holds {m!r} but {ds.title} has no {m}; "
-                             f"expected some of {', '.join(ds.modalities)}")
     if not 0.0 <= data.val_fraction < 1.0:
         raise ValueError(f"data.val_fraction {data.val_fraction}; expected a fraction in [0, 1)")
+    ds.check(data)
     return ds
 
 
@@ -195,6 +209,8 @@ def ensure_root(data: DataConfig, progress: bool = True) -> None:
             check_synthetic_root(data)
         return
     if data.synthetic:
+        from locomt.data.synthetic.layout import generate
+
         scfg = synth_config(data)
         print(f"generating synthetic {scfg.layout} data in {data.root} ({scfg.n} clips, seed {scfg.seed})")
         generate(data.root, scfg, progress=progress)
@@ -221,6 +237,8 @@ class AudioSetDataset(Dataset):
     official_classes = 527  # the class count when the class table is absent
 
     def class_names(self, data: DataConfig) -> tuple[str, ...]:
+        from locomt.data.audioset import read_class_labels
+
         return tuple(read_class_labels(Path(data.root) / self.class_table)["display_name"])
 
     def classes_without_data(self, data: DataConfig) -> tuple[int, str | None]:
@@ -228,7 +246,9 @@ class AudioSetDataset(Dataset):
         if path.is_file():
             return len(self.class_names(data)), None
         if data.synthetic:  # generated on first use: locomt.synth writes its own class table
-            return len(SYNTHETIC_AUDIOSET_CLASSES), None
+            from locomt.data.synthetic.rule import AUDIOSET_CLASSES
+
+            return len(AUDIOSET_CLASSES), None
         return self.official_classes, f"{path} not found: assumed AudioSet's {self.official_classes} classes"
 
     def key_settings(self, data: DataConfig) -> dict:
@@ -237,6 +257,8 @@ class AudioSetDataset(Dataset):
     def plan(self, data: DataConfig) -> DatasetPlan:
         """train = balanced_train minus a seeded ``data.val_fraction`` slice (seed ``data.split_seed``),
         which becomes val (AudioSet has no validation split); test = eval."""
+        from locomt.data.audioset import read_audioset
+
         mroot = self.checked_media_root(data)
         index = MediaIndex(mroot)
         splits, classes = read_audioset(Path(data.root), ("balanced_train", "eval"))
@@ -267,9 +289,13 @@ class MedVidCLDataset(Dataset):
     synthetic = True
 
     def class_names(self, data: DataConfig) -> tuple[str, ...]:
-        return tuple(MEDVIDCL_CLASSES)
+        from locomt.data.medvidcl import CLASSES
+
+        return tuple(CLASSES)
 
     def plan(self, data: DataConfig) -> DatasetPlan:
+        from locomt.data.medvidcl import read_medvidcl
+
         mroot = self.checked_media_root(data)
         index = MediaIndex(mroot)
         items = [Item(split, row, str(vid), files, str(text), (int(label),))
@@ -289,6 +315,8 @@ class ManifestDataset(Dataset):
     tasks = ("multiclass", "multilabel")  # a label column: multiclass; labels: multilabel
 
     def metadata_files(self, data: DataConfig) -> list[Path]:
+        from locomt.data.manifest import manifest_path
+
         return [manifest_path(data.root)]
 
     def media_root(self, data: DataConfig) -> Path:
@@ -302,6 +330,8 @@ class ManifestDataset(Dataset):
         )
 
     def _read(self, data: DataConfig) -> Manifest:
+        from locomt.data.manifest import read_manifest
+
         return read_manifest(self.metadata_files(data)[0])
 
     def task(self, data: DataConfig) -> str:
@@ -312,8 +342,10 @@ class ManifestDataset(Dataset):
         return self._read(data).class_names
 
     def plan(self, data: DataConfig) -> DatasetPlan:
+        from locomt.data.manifest import SPLITS, media_files
+
         man = self._read(data)
-        counters = dict.fromkeys(MANIFEST_SPLITS, 0)
+        counters = dict.fromkeys(SPLITS, 0)
         items: list[Item] = []
         for split, path, labels, text in man.rows[["split", "path", "labels", "text"]].itertuples(index=False):
             row = counters[split]

@@ -27,8 +27,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 VIDEO_EXTS = (".mp4", ".mkv", ".webm")
 AUDIO_EXTS = (".wav", ".flac")

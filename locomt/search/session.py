@@ -14,9 +14,10 @@ from pathlib import Path
 
 import optuna
 
-from locomt.config import ExperimentConfig, experiment_path, load_config, model_config, with_model
+from locomt.config import ExperimentConfig, experiment_path, model_config, with_model
 from locomt.cost import analytic_cost
 from locomt.data.datamodule import MultimodalDataModule, build_datamodule
+from locomt.experiment import load_experiment
 from locomt.models import reference_backbone
 from locomt.runs import check_memory, check_splits, check_trainer, resolve_precision
 from locomt.search.front import chance_level
@@ -55,7 +56,7 @@ def open_sweep(dataset: str, command: str, config: str | None = None, space: str
         if "asha_type" in space_changes and sp.strategy != "asha":
             raise SweepError(f"asha_type {sp.asha_type!r} applies to the asha strategy, and this sweep's strategy is "
                              f"{sp.strategy!r}; add --strategy asha")
-    cfg = load_config(config or experiment_path(dataset), [*sp.overrides, *overrides])
+    cfg = load_experiment(config or experiment_path(dataset), [*sp.overrides, *overrides])
     n_trials = sp.n_trials if n_trials is None else n_trials
     if n_trials < 1:
         raise SweepError(f"--n-trials {n_trials}: expected 1 or more")
