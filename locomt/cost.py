@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
-from locomt.models.backbones import BlockWork
+from locomt.models.plans import BlockWork
 from locomt.models.config import ModelConfig
 from locomt.models.model import build_model
 from locomt.models.registry import get_backbone, reference_backbone, takes_pattern

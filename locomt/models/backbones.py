@@ -1,72 +1,17 @@
-"""Fusion backbones and their registry: early, joint, late, bottleneck (MBT) and locomt.
-
-A backbone is a stack of layers over a list of token streams (one per modality, in declared
-order). Each backbone describes itself as a *plan*, one ``LayerPlan`` per layer; the same plan
-builds the modules and gives the cost model its work (tokens through the projections and MLP,
-query-key pairs per head), so the analytic cost cannot drift from the code that runs.
+"""The modules of the fusion backbones (early, joint, late, bottleneck (MBT) and locomt): transformer
+blocks and the layers a backbone's plan (``locomt.models.plans``, which also gives the cost model its
+work) is built from.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from locomt.models.attention import DenseAttention, ViewAttention
-from locomt.constraints import key
-from locomt.models.config import Architecture, ModelConfig
-from locomt.models.registry import baselines, register_backbone
-from locomt.pattern import SELF
-
-@dataclass(frozen=True)
-class BlockWork:
-    """One transformer block's work for one example: tokens through QKV/out projections and the
-    MLP, and query-key pairs of each head (attention scores and weighted sum cost d_head MACs each)."""
-
-    n_tokens: int
-    pairs_per_head: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class LayerPlan:
-    """One layer: ``unimodal`` (a block per stream), ``joint`` (one block over the concatenation),
-    ``views`` (one LoCoMT block with per-head ``views``) or ``bottleneck`` (a block per modality
-    over its tokens plus the shared bottleneck tokens, whose copies are then averaged)."""
-
-    kind: str
-    views: tuple[tuple[str, int], ...] = ()
-
-    def work(self, cfg: ModelConfig, lengths: list[int]) -> list[BlockWork]:
-        h, total = cfg.n_heads, sum(lengths)
-        if self.kind == "unimodal":
-            return [BlockWork(n, (n * n,) * h) for n in lengths]
-        if self.kind == "joint":
-            return [BlockWork(total, (total * total,) * h)]
-        if self.kind == "bottleneck":
-            b = cfg.n_bottlenecks
-            return [BlockWork(n + b, ((n + b) ** 2,) * h) for n in lengths]
-        codes = cfg.codes
-        pairs: list[int] = []
-        for view, count in self.views:
-            if view == SELF:
-                pairs += [sum(n * n for n in lengths)] * count
-            else:
-                i, j = codes.index(view[0]), codes.index(view[1])
-                pairs += [2 * lengths[i] * lengths[j]] * count
-        return [BlockWork(total, tuple(pairs))]
-
-    def build(self, cfg: ModelConfig, drop_path: float = 0.0) -> nn.Module:
-        m = len(cfg.modalities)
-        if self.kind in ("unimodal", "bottleneck"):
-            return PerStreamLayer(nn.ModuleList(
-                Block(cfg, DenseAttention(cfg.d_model, cfg.n_heads, cfg.attn_dropout), drop_path) for _ in range(m)),
-                bottleneck=self.kind == "bottleneck")
-        if self.kind == "joint":
-            return FusedLayer(Block(cfg, DenseAttention(cfg.d_model, cfg.n_heads, cfg.attn_dropout), drop_path))
-        return FusedLayer(Block(cfg, ViewAttention(cfg.d_model, cfg.n_heads, list(self.views), cfg.codes,
-                                                   cfg.attn_dropout), drop_path))
+from locomt.models.config import ModelConfig
+from locomt.models.plans import BASELINES, BlockWork, LayerPlan  # noqa: F401  (the plans, re-exported)
+from locomt.models.registry import get_backbone
 
 
 def drop_path_rates(cfg: ModelConfig) -> list[float]:
@@ -159,110 +104,38 @@ class FusedLayer(nn.Module):
         return list(self.block(torch.cat(xs, dim=1), lengths, masks).split(lengths, dim=1))
 
 
-class Backbone(nn.Module):
-    """Layers over per-modality token streams; subclasses only say which layer goes where."""
+def build_layer(plan: LayerPlan, cfg: ModelConfig, drop_path: float = 0.0) -> nn.Module:
+    """The modules of one planned layer."""
+    m = len(cfg.modalities)
+    if plan.kind in ("unimodal", "bottleneck"):
+        return PerStreamLayer(nn.ModuleList(
+            Block(cfg, DenseAttention(cfg.d_model, cfg.n_heads, cfg.attn_dropout), drop_path) for _ in range(m)),
+            bottleneck=plan.kind == "bottleneck")
+    if plan.kind == "joint":
+        return FusedLayer(Block(cfg, DenseAttention(cfg.d_model, cfg.n_heads, cfg.attn_dropout), drop_path))
+    return FusedLayer(Block(cfg, ViewAttention(cfg.d_model, cfg.n_heads, list(plan.views), cfg.codes,
+                                               cfg.attn_dropout), drop_path))
 
-    name: ClassVar[str] = ""
-    takes_pattern: ClassVar[bool] = False  # set by @register_backbone
-    baseline: ClassVar[bool] = False
-    reference: ClassVar[bool] = False
+
+class Backbone(nn.Module):
+    """Layers over per-modality token streams, built from the plan of ``cfg.backbone``
+    (``locomt.models.plans``). From the first ``bottleneck`` layer on (MBT), the ``n_bottlenecks``
+    shared tokens ride along as one more stream, dropped at the end."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.plans = self.plan(cfg)
-        self.layers = nn.ModuleList(p.build(cfg, rate) for p, rate in zip(self.plans, drop_path_rates(cfg)))
-
-    @classmethod
-    def plan(cls, cfg: ModelConfig) -> list[LayerPlan]:
-        raise NotImplementedError
-
-    @classmethod
-    def check_architecture(cls, arch: Architecture) -> None:
-        """ValueError (naming the field with ``locomt.constraints.key``) for an architecture this
-        backbone cannot be built with; called when any ``Architecture`` is made."""
-
-    @classmethod
-    def work(cls, cfg: ModelConfig) -> list[list[BlockWork]]:
-        """Per layer, the blocks it runs for one example (the cost model's input)."""
-        lengths = [s.seq_len for s in cfg.modalities]
-        return [p.work(cfg, lengths) for p in cls.plan(cfg)]
+        self.plans = get_backbone(cfg.backbone).plan(cfg)
+        self.layers = nn.ModuleList(build_layer(p, cfg, rate) for p, rate in zip(self.plans, drop_path_rates(cfg)))
+        self.first_bottleneck = next((i for i, p in enumerate(self.plans) if p.kind == "bottleneck"), None)
+        if self.first_bottleneck is not None:
+            self.bottleneck_tokens = nn.Parameter(torch.zeros(1, cfg.n_bottlenecks, cfg.d_model))
+            nn.init.normal_(self.bottleneck_tokens, std=0.02)
 
     def forward(self, xs: list[Tensor], masks: list[Tensor | None]) -> list[Tensor]:
         """Streams (B, 1 + L_i, d) in declared order -> the same streams after every layer."""
-        for layer in self.layers:
-            xs = layer(xs, masks)
-        return xs
-
-
-@register_backbone("early", baseline=True)
-class Early(Backbone):
-    """Joint attention over the concatenated modalities from the first layer on (fusion_layer = 0)."""
-
-    @classmethod
-    def plan(cls, cfg: ModelConfig) -> list[LayerPlan]:
-        return [LayerPlan("joint")] * cfg.n_layers
-
-
-@register_backbone("joint", baseline=True, reference=True)
-class Joint(Backbone):
-    """Unimodal layers below ``fusion_layer``, then joint attention over the concatenation."""
-
-    @classmethod
-    def plan(cls, cfg: ModelConfig) -> list[LayerPlan]:
-        f = cfg.fusion_layer
-        return [LayerPlan("unimodal")] * f + [LayerPlan("joint")] * (cfg.n_layers - f)
-
-
-@register_backbone("late", baseline=True)
-class Late(Backbone):
-    """No layer crosses modalities; the classifier averages the per-modality logits."""
-
-    @classmethod
-    def plan(cls, cfg: ModelConfig) -> list[LayerPlan]:
-        return [LayerPlan("unimodal")] * cfg.n_layers
-
-
-@register_backbone("bottleneck", baseline=True)
-class Bottleneck(Backbone):
-    """MBT attention bottlenecks: from ``fusion_layer`` on, modalities exchange information only
-    through ``n_bottlenecks`` shared tokens."""
-
-    @classmethod
-    def check_architecture(cls, arch: Architecture) -> None:
-        if arch.n_bottlenecks < 1:
-            raise ValueError(f"{key('n_bottlenecks')}={arch.n_bottlenecks}: the bottleneck backbone needs at least 1 "
-                             "bottleneck token")
-
-    def __init__(self, cfg: ModelConfig) -> None:
-        super().__init__(cfg)
-        self.bottleneck_tokens = nn.Parameter(torch.zeros(1, cfg.n_bottlenecks, cfg.d_model))
-        nn.init.normal_(self.bottleneck_tokens, std=0.02)
-
-    @classmethod
-    def plan(cls, cfg: ModelConfig) -> list[LayerPlan]:
-        f = cfg.fusion_layer
-        return [LayerPlan("unimodal")] * f + [LayerPlan("bottleneck")] * (cfg.n_layers - f)
-
-    def forward(self, xs: list[Tensor], masks: list[Tensor | None]) -> list[Tensor]:
         for i, layer in enumerate(self.layers):
-            if i == self.cfg.fusion_layer:
+            if i == self.first_bottleneck:
                 xs = xs + [self.bottleneck_tokens.expand(xs[0].shape[0], -1, -1)]
             xs = layer(xs, masks)
         return xs[: len(self.cfg.modalities)]
-
-
-@register_backbone("locomt", takes_pattern=True)
-class LoCoMT(Backbone):
-    """LoCoMT: unimodal layers below ``fusion_layer``; from there every head has the fixed view
-    that ``pattern`` gives it, and attends only over the tokens that view needs."""
-
-    @classmethod
-    def plan(cls, cfg: ModelConfig) -> list[LayerPlan]:
-        pattern = cfg.resolved_pattern()
-        fusion = [LayerPlan("views", tuple(pattern.layer_views(i))) for i in range(cfg.n_fusion_layers)]
-        return [LayerPlan("unimodal")] * cfg.fusion_layer + fusion
-
-
-# The fusion baselines of MBT that sweeps and ablations compare LoCoMT with (as each declares above).
-BASELINES = baselines()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from locomt.models.registry import get_backbone
+from locomt.models.backbones import Backbone
 from locomt.models.config import ModelConfig
 from locomt.models.tokenizers import Tokenizer
 
@@ -21,7 +21,7 @@ class MultimodalClassifier(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.tokenizers = nn.ModuleDict({m.name: Tokenizer(m, cfg.d_model) for m in cfg.modalities})
-        self.backbone = get_backbone(cfg.backbone)(cfg)
+        self.backbone = Backbone(cfg)
         self.norms = nn.ModuleDict({m.name: nn.LayerNorm(cfg.d_model, eps=1e-6) for m in cfg.modalities})
         self.head = nn.Linear(cfg.d_model, cfg.n_classes)
 

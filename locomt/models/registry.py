@@ -1,8 +1,8 @@
 """The backbone registry: a name per backbone class, with what each declares about itself.
 
-``@register_backbone("name", takes_pattern=..., baseline=...)`` on a ``Backbone`` subclass makes it
-buildable by name. ``takes_pattern``: the backbone reads ``ModelConfig.pattern`` (LoCoMT's per-head
-views); ``baseline``: sweeps and ablations train it as a fusion baseline to compare against. Code
+``@register_backbone("name", takes_pattern=..., baseline=...)`` on a ``BackbonePlan`` subclass
+(``locomt.models.plans``) makes it buildable by name. ``takes_pattern``: the backbone reads
+``ModelConfig.pattern`` (LoCoMT's per-head views); ``baseline``: sweeps and ablations train it as a fusion baseline to compare against. Code
 asks the registry (``takes_pattern(name)``, ``baselines()``) rather than comparing names.
 """
 
