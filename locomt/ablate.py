@@ -25,21 +25,25 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from rich import box, get_console
 from rich.console import Console
 from rich.table import Table
 
-from locomt.ablation import listing, plan, plot, run_ablation
 from locomt.config import ExperimentConfig, experiment_path
 from locomt.experiment import load_experiment
 from locomt.io import run_cli
 from locomt.pattern import PRESETS
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 def render(df: pd.DataFrame, title: str, console: Console) -> None:
     """The summary as a table: metrics in % as mean ± std (params and losses are in the CSV only)."""
+    import pandas as pd
+
     metrics = [c[:-5] for c in df.columns if c.endswith("_mean") and not c.endswith("loss_mean")]
     patterns = [p or f"({b})" for p, b in zip(df.pattern, df.backbone)]
     table = Table(title=f"{title}, metrics in %", title_justify="left", box=box.SIMPLE_HEAD)
@@ -72,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def render_listing(cfg: ExperimentConfig, console: Console) -> None:
+    from locomt.ablation import listing
+
     df, notes = listing(cfg)
     table = Table(title=f"{cfg.name}: view-pattern presets and baselines, forward, 1 example", title_justify="left",
                   caption="\n".join(notes) or None, caption_justify="left", box=box.SIMPLE_HEAD)
@@ -87,6 +93,8 @@ def render_listing(cfg: ExperimentConfig, console: Console) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cfg = load_experiment(args.config or experiment_path(args.dataset), args.overrides)
+    from locomt.ablation import plan, plot, run_ablation  # training: imported once the config is checked
+
     console = get_console()  # the console locomt.synth and locomt.prepare draw their bars on: they nest in ours
     if not args.patterns:
         render_listing(cfg, console)

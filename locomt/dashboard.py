@@ -19,7 +19,6 @@ from pathlib import Path
 
 from locomt.io import run_cli
 from locomt.search.dashboard import DEFAULT_PORT, dashboard_server, require_dashboard, study_url
-from locomt.search.study import find_study
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -35,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--study", help="study name (default: from FOLDER/sweep.json)")
     args = p.parse_args(argv)
     require_dashboard()  # before anything else: the one line names the extra
+    from locomt.search.study import find_study  # Optuna: once the arguments are read
+
     storage, name = find_study(Path(args.folder), args.storage, args.study)
     server = dashboard_server(storage, args.port)
     print(f"optuna-dashboard: study {name!r} of {args.folder} at {study_url(server, storage, name)} "

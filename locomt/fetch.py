@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from locomt.data.download import FetchOptions, fetch
 from locomt.data.download_ytdlp import DEFAULT_FORMAT, DEFAULT_URL_TEMPLATE, parse_rate
 from locomt.experiment import load_experiment
 from locomt.io import run_cli
@@ -40,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="also retry the items missing.csv lists as private, removed, unavailable ...")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
+    from locomt.data.download import FetchOptions, fetch  # pandas: once the arguments are read
+
     options = FetchOptions(
         splits=tuple(a.split) if a.split else None, limit=a.limit, workers=a.workers, retries=a.retries,
         rate_limit=parse_rate(a.rate_limit) if a.rate_limit is not None else None, url_template=a.url_template,

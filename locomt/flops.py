@@ -20,19 +20,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from locomt.cost import cost_rows, fusion_attention_share
 from locomt.io import atomic_write_csv, run_cli
 from locomt.modalities import ModalitySpec
 from locomt.models import list_backbones
 from locomt.models.config import ModelConfig
 from locomt.pattern import PRESETS, view_names
 from locomt.presets import get_preset, list_presets
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 COLUMNS = [
     "preset", "backbone", "pattern_name", "pattern", "tokens", "params", "gmacs", "gflops", "attn_gmacs",
@@ -56,10 +58,11 @@ def config_model(path: str, overrides: list[str]) -> tuple[ModelConfig, list[str
     """The model an experiment config trains (shapes from its data and model sections), and notes on
     what was assumed (``locomt.ablation.model_without_data``; imported here, not at start-up: it
     brings in training)."""
-    from locomt.ablation import model_without_data
     from locomt.experiment import load_experiment
 
     exp = load_experiment(path, overrides)
+    from locomt.ablation import model_without_data
+
     mcfg, notes = model_without_data(exp)
     return mcfg.replace(backbone="locomt", pattern=exp.model.pattern), notes
 
@@ -140,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"unknown backbone {b!r}; expected one of {', '.join(list_backbones())}")
     overrides = {k: getattr(args, k) for k in ("n_layers", "n_heads", "d_model", "fusion_layer", "n_bottlenecks",
                                                 "n_classes") if getattr(args, k) is not None}
+    import pandas as pd  # torch and pandas: once the arguments are checked
+
+    from locomt.cost import cost_rows, fusion_attention_share
+
     rows, shares = [], {}
     for preset, cfg in models:
         if args.tokens:

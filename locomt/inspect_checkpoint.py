@@ -23,8 +23,7 @@ from locomt.config import DataConfig, model_config
 from locomt.data.datasets import classes_without_data
 from locomt.experiment import load_experiment
 from locomt.io import run_cli
-from locomt.models import build_model, list_backbones
-from locomt.models.pretrained import load_pretrained, read_checkpoint
+from locomt.models import list_backbones
 
 
 def head_classes(data: DataConfig) -> int:
@@ -55,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     path = args.path or cfg.model.init_from
     if not path:
         raise ValueError("no checkpoint: give PATH or set model.init_from in the config")
+    from locomt.models import build_model  # torch: once the arguments and config are checked
+    from locomt.models.pretrained import load_pretrained, read_checkpoint
+
     ckpt = read_checkpoint(path)  # a bad path fails before the model is built
     mcfg = model_config(cfg, n_classes=head_classes(cfg.data), vocab_size=cfg.data.text.vocab_size)
     report = load_pretrained(build_model(mcfg), ckpt, video_init=cfg.model.init_video)

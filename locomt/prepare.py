@@ -13,7 +13,6 @@ import argparse
 from pathlib import Path
 
 from locomt.config import ExperimentConfig
-from locomt.data.build import default_workers, prepare
 from locomt.experiment import load_experiment
 from locomt.io import run_cli
 
@@ -23,11 +22,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", required=True, type=Path, help="experiment YAML (its data section is used)")
     p.add_argument("overrides", nargs="*", help="dotted KEY=VALUE overrides, e.g. data.video.size=64")
     p.add_argument("--workers", type=int, default=None,
-                   help=f"decoding processes (default min(4, cores) = {default_workers()})")
+                   help="decoding processes (default min(4, CPU cores))")
     p.add_argument("--strict", action="store_true", help="stop at the first unusable media file (exit status 2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     a = p.parse_intermixed_args(argv)
     cfg: ExperimentConfig = load_experiment(a.config, a.overrides)
+    from locomt.data.build import prepare  # the decoders: once the config is checked
+
     prepare(cfg.data, workers=a.workers, strict=a.strict, progress=not a.no_progress)
     return 0
 

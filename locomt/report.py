@@ -23,8 +23,6 @@ import sys
 from pathlib import Path
 
 from locomt.io import run_cli
-from locomt.search.report import write_report
-from locomt.search.study import load_study_from
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     folder = Path(args.folder)
+    from locomt.search.report import write_report  # Optuna, pandas, matplotlib: once the arguments are read
+    from locomt.search.study import load_study_from
+
     study = load_study_from(folder, args.storage, args.study)
     for path in write_report(study, folder):
         print(path)

@@ -25,10 +25,11 @@ import shlex
 import sys
 from pathlib import Path
 
+from locomt.config import experiment_path
+from locomt.experiment import load_experiment
 from locomt.io import run_cli
-from locomt.search.benchmark import STRATEGIES, collect, ranking, run_benchmark, write_outputs
-from locomt.search.workers import console, quiet_libraries
-from locomt.timing import machine_description
+from locomt.search.benchmark import STRATEGIES  # still brings in the sweep machinery (issue 22's module)
+from locomt.search.space import load_space, space_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.budget_epochs < 1 or args.rank_patterns < 2 or not args.seeds:
         raise ValueError(f"--budget-epochs {args.budget_epochs}, --rank-patterns {args.rank_patterns}: expected at "
                          "least 1 epoch and 2 patterns, and at least one seed")
+    sp = load_space(args.space or space_path(args.dataset))  # a bad space or config answers before the heavy imports
+    load_experiment(args.config or experiment_path(args.dataset), [*sp.overrides, *args.overrides])
+    from locomt.search.benchmark import collect, ranking, run_benchmark, write_outputs
+    from locomt.search.workers import console, quiet_libraries
+    from locomt.timing import machine_description
+
     quiet_libraries()
     out = Path(args.out or Path("results") / "searchbench" / args.dataset)
     command = shlex.join(["python", "-m", "locomt.searchbench", *argv])

@@ -49,12 +49,10 @@ import argparse
 import shlex
 import sys
 
+from locomt.config import experiment_path
+from locomt.experiment import load_experiment
 from locomt.io import run_cli
-from locomt.search.report import write_report
-from locomt.search.session import open_sweep
-from locomt.search.space import ASHA_TYPES, SAMPLERS, STRATEGIES
-from locomt.search.study import SweepError, redact
-from locomt.search.workers import console, quiet_libraries, run_workers
+from locomt.search.space import ASHA_TYPES, SAMPLERS, STRATEGIES, load_space, space_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,9 +89,16 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if args.n_workers < 1:
-        raise SweepError(f"--n-workers {args.n_workers}: expected 1 or more")
+        raise ValueError(f"--n-workers {args.n_workers}: expected 1 or more")
     if args.heartbeat < 1:
-        raise SweepError(f"--heartbeat {args.heartbeat}: expected a whole number of seconds >= 1")
+        raise ValueError(f"--heartbeat {args.heartbeat}: expected a whole number of seconds >= 1")
+    sp = load_space(args.space or space_path(args.dataset))  # a bad space or config answers before the heavy imports
+    load_experiment(args.config or experiment_path(args.dataset), [*sp.overrides, *args.overrides])
+    from locomt.search.report import write_report
+    from locomt.search.session import open_sweep
+    from locomt.search.study import redact
+    from locomt.search.workers import console, quiet_libraries, run_workers
+
     quiet_libraries()
     command = shlex.join(["python", "-m", "locomt.sweep", *argv])
     sweep = open_sweep(args.dataset, command, config=args.config, space=args.space, overrides=args.overrides,

@@ -12,7 +12,6 @@ import argparse
 from pathlib import Path
 
 from locomt.data.synthetic.config import LAYOUTS, SynthConfig
-from locomt.data.synthetic.layout import generate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     try:
         cfg = SynthConfig(a.layout, a.n, a.seed, a.size, a.fps, a.seconds, a.sample_rate)
+        from locomt.data.synthetic.layout import generate  # the renderers: once the parameters are checked
+
         items = generate(a.out, cfg, progress=not a.no_progress, overwrite=a.overwrite)
     except ValueError as e:
         p.error(str(e))

@@ -24,9 +24,6 @@ from pathlib import Path
 from locomt.experiment import load_experiment
 from locomt.io import run_cli
 from locomt.procs import PARENT_ENV, die_with_parent
-from locomt.runs import new_run_dir, resume_checkpoint, train
-from locomt.runs.checkpoints import resume_point
-from locomt.runs.fit import CONFIG_FILE
 
 RUN_DIR_ENV = "LOCOMT_RUN_DIR"  # lets DDP worker processes (re-launched by Lightning) find rank 0's run dir
 
@@ -46,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     inherited = os.environ.get(RUN_DIR_ENV)  # set when Lightning re-launched us as a DDP worker
     if inherited:
         die_with_parent(int(os.environ.get(PARENT_ENV, os.getppid())))  # no orphaned rank if rank 0 is killed
+    if not args.resume and args.config:
+        load_experiment(args.config, args.overrides)  # a config error answers before torch is imported
+    from locomt.runs import new_run_dir, resume_checkpoint, train
+    from locomt.runs.fit import CONFIG_FILE
+
     if args.resume:
         run_dir = Path(args.resume)
         if args.config or args.overrides or args.run_dir:
@@ -91,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def resume_point_or_none(run_dir: Path):
     """The run's last finished epoch, or None (none, or an unreadable checkpoint)."""
+    from locomt.runs.checkpoints import resume_point
+
     try:
         return resume_point(run_dir)
     except (ValueError, OSError):

@@ -8,10 +8,11 @@ delete studies, so it is not offered to the network (forward the port over ssh i
 from __future__ import annotations
 
 from socketserver import ThreadingMixIn
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-import optuna
+if TYPE_CHECKING:
+    import optuna
 
 from locomt.io import require_extra
 

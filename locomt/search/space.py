@@ -27,14 +27,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import optuna
+from typing import TYPE_CHECKING, Any
 
 from locomt.config import (ConfigError, ExperimentConfig, experiment_path, get_value, load_config, model_config,
                            with_model, with_values)
 from locomt.models import BASELINES, takes_pattern
 from locomt.pattern import NAMED_PRESETS, resolve_pattern, view_names
+
+if TYPE_CHECKING:
+    import optuna
 
 SPACES = ("counts", "heads", "shared")
 SAMPLERS = ("tpe", "nsga2", "random", "ehvi")
@@ -100,6 +101,8 @@ def space_path(dataset: str) -> Path:
 
 def _distribution(key: str, dist: Any) -> optuna.distributions.BaseDistribution:
     """``{choices: [...]}`` -> categorical; ``{low, high[, log][, step]}`` -> int or float range."""
+    import optuna  # here, not at start-up: --help and a bad option answer without it
+
     if not isinstance(dist, dict):
         raise ConfigError(f"params.{key}: expected {{choices: [...]}} or {{low: .., high: ..}}, got {dist!r}")
     if set(dist) == {"choices"} and isinstance(dist["choices"], list) and dist["choices"]:
@@ -185,6 +188,8 @@ def trial_config(trial: optuna.Trial, base: ExperimentConfig, space: SweepSpace)
 
 
 def _suggest(trial: optuna.Trial, key: str, dist: optuna.distributions.BaseDistribution) -> Any:
+    import optuna
+
     if isinstance(dist, optuna.distributions.CategoricalDistribution):
         return trial.suggest_categorical(key, dist.choices)
     if isinstance(dist, optuna.distributions.IntDistribution):
@@ -193,6 +198,8 @@ def _suggest(trial: optuna.Trial, key: str, dist: optuna.distributions.BaseDistr
 
 
 def _contains(dist: optuna.distributions.BaseDistribution, value: Any) -> bool:
+    import optuna
+
     if isinstance(dist, optuna.distributions.CategoricalDistribution):
         return value in dist.choices
     return isinstance(value, (int, float)) and dist.low <= value <= dist.high
@@ -222,6 +229,8 @@ def default_trials(base: ExperimentConfig, space: SweepSpace) -> list[tuple[dict
 def check_params(base: ExperimentConfig, space: SweepSpace) -> None:
     """ConfigError for a param whose choices or bounds the config refuses (``model.fusion_layer:
     {choices: [1, 9]}`` on a 4-layer model), before any trial could fail on it."""
+    import optuna
+
     for key, dist in space.params.items():
         d = _distribution(key, dist)
         values = d.choices if isinstance(d, optuna.distributions.CategoricalDistribution) else (d.low, d.high)
