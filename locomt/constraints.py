@@ -25,6 +25,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 CHECK = "check"  # the metadata key
+MAX_SEED = 2**32 - 1  # seeds are 0..MAX_SEED: what numpy and Lightning's seed_everything accept
 _SECTION: ContextVar[str] = ContextVar("locomt_config_section", default="")
 
 
@@ -127,6 +128,14 @@ def text(*, empty: bool = False, forbid: str = "") -> dict[str, Check]:
         what += f" without {' or '.join(repr(c) for c in forbid)}"
     return _meta(Check(what, lambda v: isinstance(v, str) and (empty or v.strip() != "") and not set(forbid) & set(v),
                        (("",) if not empty else ()) + ((f"a{forbid[0]}b",) if forbid else ())))
+
+
+def check_seed(name: str, value: object) -> int:
+    """``value`` when it is a seed (an integer in 0..MAX_SEED), else ValueError naming ``name``: a seed
+    is checked where it is given, before anything is written, not where numpy refuses it."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        raise ValueError(f"{name}={value!r}: expected an integer in 0..{MAX_SEED} (numpy's seed range)")
+    return value
 
 
 def custom(expect: str, ok: Callable[[Any], bool], bad: tuple[Any, ...]) -> dict[str, Check]:

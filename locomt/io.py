@@ -108,9 +108,15 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def error_line(err: BaseException) -> str:
-    """The one line a CLI prints for ``err``: an OSError names its file, a KeyError its key."""
+    """The one line a CLI prints for ``err``: an OSError names its file; a KeyError its message, or,
+    when it holds a bare key (a lookup in a table or mapping that failed: never a message of
+    locomt's), that key as what was missing rather than the key alone."""
     if isinstance(err, KeyError) and err.args:
-        return str(err.args[0])
+        text = " ".join(str(err.args[0]).split())
+        if " " in text:  # a message: "inputs lack modalities ..."
+            return text
+        return (f"{err.args[0]!r} is missing: an input lacks an entry this command needs (if the input is as "
+                "expected, this is a bug in locomt: please report the command)")
     if isinstance(err, OSError) and err.filename is not None and err.strerror:
         return f"{err.filename}: {err.strerror}"
     return " ".join(str(err).split()) or type(err).__name__

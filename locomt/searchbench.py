@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 from locomt.config import experiment_path
+from locomt.constraints import check_seed
 from locomt.experiment import load_experiment
 from locomt.io import run_cli
 from locomt.search.benchmark import STRATEGIES  # still brings in the sweep machinery (issue 22's module)
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.budget_epochs < 1 or args.rank_patterns < 2 or not args.seeds:
         raise ValueError(f"--budget-epochs {args.budget_epochs}, --rank-patterns {args.rank_patterns}: expected at "
                          "least 1 epoch and 2 patterns, and at least one seed")
+    for seed in args.seeds:  # checked before any study is made
+        check_seed("--seeds", seed)
     sp = load_space(args.space or space_path(args.dataset))  # a bad space or config answers before the heavy imports
     load_experiment(args.config or experiment_path(args.dataset), [*sp.overrides, *args.overrides])
     from locomt.search.benchmark import collect, ranking, run_benchmark, write_outputs

@@ -16,6 +16,7 @@ import pytest
 
 import locomt.data.build as build
 from locomt.config import ExperimentConfig, VideoConfig, load_config
+from locomt.experiment import load_experiment
 from locomt.data.audio import log_mel, read_audio
 from locomt.data.audioset import read_audioset
 from locomt.data.cache import cache_for, cache_key
@@ -45,8 +46,8 @@ SMALL = [
 
 
 def config(dataset: str, root: Path, cache: Path, *overrides: str) -> ExperimentConfig:
-    return load_config(None, [f"data.dataset={dataset}", f"data.root={root}", f"data.cache_dir={cache}", *SMALL,
-                              *overrides])
+    return load_experiment(None, [f"data.dataset={dataset}", f"data.root={root}", f"data.cache_dir={cache}", *SMALL,
+                                  *overrides])
 
 
 @pytest.fixture(scope="module")
@@ -497,7 +498,7 @@ def test_synthetic_root_is_generated_on_first_use(tmp_path):
     other = config("medvidcl", root, tmp_path / "c", "data.synthetic={n: 9, seed: 2, size: 32}")
     with pytest.raises(ValueError, match=r"made with n=6, but data.synthetic asks for n=9; delete"):
         ensure_root(other.data, progress=False)
-    # a data.synthetic that locomt.synth would refuse is refused when the config is built
+    # a data.synthetic that locomt.synth would refuse is refused when the experiment is loaded
     with pytest.raises(ValueError, match="does not match data.dataset 'medvidcl'"):
         config("medvidcl", tmp_path / "x", tmp_path / "c", "data.synthetic={layout: audioset}")
     with pytest.raises(ValueError, match="unknown key 'colours'"):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from locomt.constraints import at_least, between, check_fields, custom, each, key, one_of, positive, text
+from locomt.constraints import MAX_SEED, at_least, between, check_fields, custom, each, key, one_of, positive, text
 from locomt.modalities import DEFAULT_CODES
 from locomt.models.config import Architecture
 from locomt.models.registry import takes_pattern
@@ -18,7 +18,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 VIDEO_BACKEND_NAMES = ("decord", "pyav")
 AUDIO_BACKENDS = ("decord", "pyav")
-SEED_RANGE = between(0, 2**32 - 1, integer=True)  # what numpy and Lightning's seed_everything accept
+SEED_RANGE = between(0, MAX_SEED, integer=True)  # what numpy and Lightning's seed_everything accept
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")  # Lightning's; whether one is present is checked
 # when a run starts (locomt.runs.preflight)
 # where a run's metrics go (locomt.runs.loggers): metrics.csv, TensorBoard event files, an MLflow store

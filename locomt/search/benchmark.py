@@ -159,6 +159,9 @@ def collect(studies: list[tuple[str, int, Path]]) -> tuple[pd.DataFrame, pd.Data
         study = optuna.load_study(study_name=name, storage=storage)
         metric = study.user_attrs.get("metric", metric)
         trials = trials_frame(study)
+        if not trials["state"].isin(["COMPLETE", "PRUNED"]).any():
+            raise ValueError(f"study {name!r} in {folder} has no finished trial ({len(trials)} trials, none complete "
+                             f"or pruned); nothing to compare: see why with python -m locomt.report {folder}")
         ref = reference_point(study, trials)
         if ref is None:
             raise ValueError(f"study {name!r} records no chance level; expected one made by locomt.sweep")

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from locomt.config import (ConfigError, ExperimentConfig, experiment_path, get_value, load_config, model_config,
                            with_model, with_values)
+from locomt.constraints import check_seed
 from locomt.models import BASELINES, takes_pattern
 from locomt.pattern import NAMED_PRESETS, resolve_pattern, view_names
 
@@ -63,6 +64,7 @@ class SweepSpace:
     budget_epochs: int | None = None  # end the study once its trials trained this many epochs
 
     def __post_init__(self) -> None:
+        check_seed("seed", self.seed)  # the sampler's
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy {self.strategy!r} is unknown; expected one of {', '.join(STRATEGIES)}")
         if self.asha_type not in ASHA_TYPES:

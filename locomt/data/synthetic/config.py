@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from locomt.constraints import check_seed
+
 if TYPE_CHECKING:
     from locomt.config import DataConfig
 
@@ -30,6 +32,7 @@ class SynthConfig:
     reliability: tuple[float, float, float] = (0.6, 0.5, 0.4)
 
     def __post_init__(self) -> None:
+        check_seed("seed", self.seed)
         rel = self.reliability
         if (not isinstance(rel, (tuple, list)) or len(rel) != 3
                 or not all(isinstance(r, (int, float)) and not isinstance(r, bool) and 0.0 <= r <= 1.0 for r in rel)):
