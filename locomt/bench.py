@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-import pandas as pd
-import torch
 from rich import box
 from rich.console import Console
 from rich.progress import Progress
@@ -31,9 +30,15 @@ from rich.table import Table
 from locomt.io import atomic_write_csv, run_cli
 from locomt.models import list_backbones, reference_backbone, takes_pattern
 from locomt.presets import get_preset, list_presets
-from locomt.timing import MODES, TORCH_LAYER, bench_rows, layer_case, model_case, time_cases, torch_layer_case
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 def render(df: pd.DataFrame, console: Console) -> None:
+    import pandas as pd
+
+    from locomt.timing import TORCH_LAYER
+
     for (preset, device, scope, batch), part in df.groupby(["preset", "device", "scope", "batch"], sort=False):
         table = Table(title=f"{preset}, {scope}, batch {batch}, {device} ({part.threads.iloc[0]} threads)",
                       title_justify="left", box=box.SIMPLE_HEAD)
@@ -58,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                    f"choices: {', '.join(list_presets())}")
     p.add_argument("--scope", action="append", choices=["layer", "model"], help="repeatable; default both")
     p.add_argument("--batch", action="append", type=int, help="repeatable; default 1 and 4")
-    p.add_argument("--mode", action="append", choices=MODES, help="repeatable; default both")
+    p.add_argument("--mode", action="append", help="forward or forward+backward (repeatable); default both")
     p.add_argument("--backbone", action="append", help="repeatable; default every registered backbone")
     p.add_argument("--pattern", action="append", help="locomt patterns, repeatable; default half and all-cross")
     p.add_argument("--device", action="append", help="repeatable; default cpu, and cuda when available")
@@ -72,14 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     presets = args.preset or ["audioset-vitb", "medvidcl-vitb"]
-    scopes, batches, modes = args.scope or ["layer", "model"], args.batch or [1, 4], args.mode or list(MODES)
+    scopes, batches, modes = args.scope or ["layer", "model"], args.batch or [1, 4], args.mode
     backbones = args.backbone or list_backbones()
     if reference_backbone() not in backbones:
         backbones = [reference_backbone()] + backbones  # the backbone every ratio is taken against
     patterns = args.pattern or ["half", "all-cross"]
-    devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
-    if args.threads:
-        torch.set_num_threads(args.threads)
     if args.repeats < 1 or args.warmup < 0:
         raise ValueError(f"--repeats must be >= 1 and --warmup >= 0, got {args.repeats} and {args.warmup}")
     configs = {}
@@ -89,6 +91,18 @@ def main(argv: list[str] | None = None) -> int:
                            for p in (patterns if takes_pattern(b) else [base.pattern])]
         for cfg in configs[preset]:
             cfg.resolved_pattern()  # fail on a bad pattern before any timing
+    import pandas as pd  # torch: once the arguments are checked
+    import torch
+
+    from locomt.timing import MODES, bench_rows, layer_case, model_case, time_cases, torch_layer_case
+
+    modes = modes or list(MODES)
+    for m in modes:
+        if m not in MODES:
+            raise ValueError(f"--mode {m!r}: expected one of {', '.join(MODES)}")
+    devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    if args.threads:
+        torch.set_num_threads(args.threads)
     console = Console()
     rows: list[dict] = []
     with Progress(console=console, transient=True) as progress:

@@ -29,8 +29,8 @@ from locomt.config import experiment_path
 from locomt.constraints import check_seed
 from locomt.experiment import load_experiment
 from locomt.io import run_cli
-from locomt.search.benchmark import STRATEGIES  # still brings in the sweep machinery (issue 22's module)
 from locomt.search.space import load_space, space_path
+from locomt.search.strategies import STRATEGIES
 
 
 def build_parser() -> argparse.ArgumentParser:

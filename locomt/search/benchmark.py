@@ -26,6 +26,7 @@ from locomt.io import atomic_path  # noqa: E402
 from locomt.search.front import hypervolume  # noqa: E402
 from locomt.search.report import reference_point, test_metric, trials_frame, write_report  # noqa: E402
 from locomt.search.session import open_sweep  # noqa: E402
+from locomt.search.strategies import REFERENCE, STRATEGIES, space_changes, study_name  # noqa: E402,F401
 from locomt.search.study import find_study  # noqa: E402
 from locomt.search.workers import run_workers  # noqa: E402
 
@@ -100,33 +101,6 @@ def plot_curves(curves: pd.DataFrame, budget: float, path: Path, title: str) -> 
 
 
 # ------------------------------------------------------------------ running the strategies
-#: how each strategy is a search space: its sampler and how it evaluates a configuration
-STRATEGIES = {  # asha: stopping-based unless the space file says otherwise
-    "random": {"sampler": "random", "strategy": "full"},
-    "tpe": {"sampler": "tpe", "strategy": "full"},
-    "asha": {"sampler": "tpe", "strategy": "asha"},
-    "asha-random": {"sampler": "random", "strategy": "asha"},
-    "asha-promotion": {"sampler": "tpe", "strategy": "asha", "asha_type": "promotion"},
-    "ehvi": {"sampler": "ehvi", "strategy": "full"},
-    "asha-ehvi": {"sampler": "ehvi", "strategy": "asha"},
-}
-REFERENCE = "tpe"  # full-training TPE: what the cheaper strategies are measured against
-
-
-def study_name(strategy: str, seed: int) -> str:
-    return f"{strategy}-seed{seed}"
-
-
-def space_changes(strategy: str, seed: int, budget_epochs: int, enqueue: bool) -> dict:
-    """The fields of the space file a benchmark study replaces: sampler and evaluation, the search
-    seed, the epoch budget (which ends the study), and no enqueued trials unless asked."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy {strategy!r} is unknown; expected some of {', '.join(STRATEGIES)}")
-    changes = {**STRATEGIES[strategy], "seed": seed, "budget_epochs": budget_epochs,
-               "n_trials": budget_epochs}  # each new configuration costs >= 1 epoch: never binds first
-    return changes if enqueue else {**changes, "baselines": (), "presets": ()}
-
-
 def run_benchmark(dataset: str, strategies: list[str], seeds: list[int], budget_epochs: int, out: Path,
                   command: str, config: str | None = None, space: str | None = None, overrides: list[str] = (),
                   enqueue: bool = False, n_workers: int = 1, progress: bool = True) -> list[tuple[str, int, Path]]:

@@ -1,0 +1,31 @@
+"""The search strategies ``python -m locomt.searchbench`` compares, each as the fields of a space file
+it replaces (its sampler and how it evaluates a configuration), and the name of each benchmark study.
+Pure data: the command checks its arguments against it before the sweep machinery is imported."""
+
+from __future__ import annotations
+
+#: how each strategy is a search space: its sampler and how it evaluates a configuration
+STRATEGIES = {  # asha: stopping-based unless the space file says otherwise
+    "random": {"sampler": "random", "strategy": "full"},
+    "tpe": {"sampler": "tpe", "strategy": "full"},
+    "asha": {"sampler": "tpe", "strategy": "asha"},
+    "asha-random": {"sampler": "random", "strategy": "asha"},
+    "asha-promotion": {"sampler": "tpe", "strategy": "asha", "asha_type": "promotion"},
+    "ehvi": {"sampler": "ehvi", "strategy": "full"},
+    "asha-ehvi": {"sampler": "ehvi", "strategy": "asha"},
+}
+REFERENCE = "tpe"  # full-training TPE: what the cheaper strategies are measured against
+
+
+def study_name(strategy: str, seed: int) -> str:
+    return f"{strategy}-seed{seed}"
+
+
+def space_changes(strategy: str, seed: int, budget_epochs: int, enqueue: bool) -> dict:
+    """The fields of the space file a benchmark study replaces: sampler and evaluation, the search
+    seed, the epoch budget (which ends the study), and no enqueued trials unless asked."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy {strategy!r} is unknown; expected some of {', '.join(STRATEGIES)}")
+    changes = {**STRATEGIES[strategy], "seed": seed, "budget_epochs": budget_epochs,
+               "n_trials": budget_epochs}  # each new configuration costs >= 1 epoch: never binds first
+    return changes if enqueue else {**changes, "baselines": (), "presets": ()}
