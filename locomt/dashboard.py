@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--storage", help="Optuna storage URL (default: from FOLDER/sweep.json)")
     p.add_argument("--study", help="study name (default: from FOLDER/sweep.json)")
     args = p.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port {args.port}: expected a port in 0..65535 (0: any free port)")
     require_dashboard()  # before anything else: the one line names the extra
     from locomt.search.study import find_study  # Optuna: once the arguments are read
 

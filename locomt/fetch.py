@@ -39,13 +39,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="also retry the items missing.csv lists as private, removed, unavailable ...")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
-    from locomt.data.download import FetchOptions, fetch  # pandas: once the arguments are read
+    cfg = load_experiment(a.config, a.overrides)
+    from locomt.data.download import FetchOptions, fetch  # pandas: once the config is checked
 
     options = FetchOptions(
         splits=tuple(a.split) if a.split else None, limit=a.limit, workers=a.workers, retries=a.retries,
         rate_limit=parse_rate(a.rate_limit) if a.rate_limit is not None else None, url_template=a.url_template,
         format=a.format, cookies=a.cookies, retry_missing=a.retry_missing, progress=not a.no_progress)
-    cfg = load_experiment(a.config, a.overrides)
     result = fetch(cfg.data, options)
     print(result.summary())
     return 0

@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     folder = Path(args.folder)
+    if not args.storage and not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such results folder; expected the folder a sweep wrote (it holds "
+                                "sweep.json or study.db), or --storage URL and --study NAME")
     from locomt.search.report import write_report  # Optuna, pandas, matplotlib: once the arguments are read
     from locomt.search.study import load_study_from
 
