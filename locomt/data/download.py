@@ -139,8 +139,10 @@ class FetchOptions:
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ValueError(f"--workers {self.workers}; expected at least 1")
-        if self.retries < 0 or self.backoff_seconds < 0:
-            raise ValueError(f"retries={self.retries}, backoff={self.backoff_seconds}; expected both >= 0")
+        if self.retries < 0:
+            raise ValueError(f"--retries {self.retries}; expected at least 0 (more tries of a network error)")
+        if self.backoff_seconds < 0:
+            raise ValueError(f"backoff_seconds={self.backoff_seconds}; expected at least 0")
         if self.cookies and not Path(self.cookies).is_file():
             raise FileNotFoundError(f"--cookies {self.cookies}: no such file; expected a Netscape cookies file")
 
