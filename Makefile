@@ -14,7 +14,7 @@ TEST_WORKERS ?= auto
 TEST_RUN := OMP_NUM_THREADS=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sweep report dashboard ablate-list test test-fast flops paper-flops bench clean
+.PHONY: help venv sweep report dashboard ablate-list test test-fast flops paper-flops bench startup-bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ paper-flops: $(VENV)/.installed ## regenerate results/flops/paper_scale.csv
 
 bench: $(VENV)/.installed ## time one fusion layer and the whole model per backbone (CPU; CUDA when present)
 	$(PY) -m locomt.bench --csv results/bench/bench_$$(uname -n).csv
+
+startup-bench: $(VENV)/.installed ## time every command's --help, bad option and config error (fresh processes) -> results/startup/
+	$(PY) -m locomt.startbench --repeats 5 --csv results/startup/startup.csv
 
 clean: ## remove caches (keeps .venv and results/)
 	rm -rf .pytest_cache build *.egg-info
