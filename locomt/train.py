@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     if inherited:
         die_with_parent(int(os.environ.get(PARENT_ENV, os.getppid())))  # no orphaned rank if rank 0 is killed
     if not args.resume and args.config:
-        load_experiment(args.config, args.overrides)  # a config error answers before torch is imported
+        cfg = load_experiment(args.config, args.overrides)  # a config error answers before torch is imported
     from locomt.runs import new_run_dir, resume_checkpoint, train
     from locomt.runs.fit import CONFIG_FILE
 
@@ -63,7 +63,6 @@ def main(argv: list[str] | None = None) -> int:
         if not args.config:
             raise ValueError("--config is required (e.g. --config experiments/synthetic-medvidcl.yaml), "
                              "or --resume RUN_DIR")
-        cfg = load_experiment(args.config, args.overrides)
         run_dir = Path(args.run_dir or inherited or new_run_dir(cfg))
         if not inherited:
             if (run_dir / CONFIG_FILE).exists():
