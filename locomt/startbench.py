@@ -8,7 +8,9 @@ Such answers should not wait for torch, Lightning or Optuna: a command imports t
 once its arguments and config are checked. The cases (:data:`CASES`) are also what the tests run to
 check that nothing heavy is imported for them (tests/test_startup.py). Every case runs in an empty
 temporary folder; a case that exits otherwise than expected (0 for ``--help``, 2 for an error) is
-marked in the table and makes the command exit 1.
+marked in the table and makes the command exit 1. Two references are timed in the same run: a bare
+interpreter (``python -c pass``) and ``python -c "import torch"`` (what a command that imports torch at
+start-up pays at least); ``vs_torch_import`` is each case's wall time over the latter.
 """
 
 from __future__ import annotations
@@ -78,12 +80,17 @@ def cases(names: list[str] | None = None) -> list[Case]:
     return out
 
 
+# the references: the interpreter alone, and torch's import
+REFERENCES = [Case("python", "reference", ("-c", "pass"), 0), Case("import torch", "reference",
+                                                                   ("-c", "import torch"), 0)]
+
+
 def run_case(case: Case, cwd: str | Path, python: str = sys.executable) -> tuple[int, float, float, str]:
     """Run ``case`` once in a fresh interpreter in ``cwd``: exit status, wall and CPU seconds, stderr."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run([python, "-m", case.command, *case.argv], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
+    args = list(case.argv) if case.kind == "reference" else ["-m", case.command, *case.argv]
+    proc = subprocess.run([python, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -122,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=True)
     machine = machine_description()
     rows = []
-    for case in cases(names):
+    for case in REFERENCES + cases(names):
         runs = []
         with tempfile.TemporaryDirectory(prefix="locomt-startbench-") as cwd:
             for _ in range(args.repeats):
@@ -137,18 +144,23 @@ def main(argv: list[str] | None = None) -> int:
                      "runs": args.repeats})
         console.print(f"{rows[-1]['command']:<20} {case.kind:<15} {rows[-1]['wall_seconds']:7.2f} s", markup=False)
     df = pd.DataFrame(rows)
+    torch_wall = float(df.loc[df["command"] == "import torch", "wall_seconds"].iloc[0])
+    df["vs_torch_import"] = (df["wall_seconds"] / torch_wall).round(3)
+    rows = df.to_dict("records")
     table = Table(title=f"start-up of every command (median of {args.repeats}), {machine}")
-    for col in ("command", "case", "exit_code", "wall_seconds", "cpu_seconds"):
+    for col in ("command", "case", "exit_code", "wall_seconds", "cpu_seconds", "vs_torch_import"):
         table.add_column(col, justify="right" if col.endswith("seconds") else "left")
     for r in rows:
         bad = r["exit_code"] != r["expected_exit_code"]
         table.add_row(r["command"], r["case"], f"{r['exit_code']}" + (f" (expected {r['expected_exit_code']})"
                                                                       if bad else ""),
-                      f"{r['wall_seconds']:.2f}", f"{r['cpu_seconds']:.2f}")
-    Console().print(table)
-    print(f"slowest: {df['wall_seconds'].max():.2f} s wall ({df.loc[df['wall_seconds'].idxmax(), 'command']} "
-          f"{df.loc[df['wall_seconds'].idxmax(), 'case']}); cases over 1 s: {int((df['wall_seconds'] > 1).sum())} "
-          f"of {len(df)}")
+                      f"{r['wall_seconds']:.2f}", f"{r['cpu_seconds']:.2f}", f"{r['vs_torch_import']:.2f}")
+    out = Console()
+    (out if out.is_terminal else Console(width=120)).print(table)  # piped: not folded into 80 columns
+    cmds = df[df["case"] != "reference"]
+    print(f"slowest: {cmds['wall_seconds'].max():.2f} s wall ({cmds.loc[cmds['wall_seconds'].idxmax(), 'command']} "
+          f"{cmds.loc[cmds['wall_seconds'].idxmax(), 'case']}); cases over 1 s: "
+          f"{int((cmds['wall_seconds'] > 1).sum())} of {len(cmds)}; import torch alone: {torch_wall:.2f} s")
     if args.csv:
         df.insert(0, "machine", machine)
         atomic_write_csv(df, args.csv)
