@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from locomt.cost import flop_counter
 from locomt.models import ModelConfig, build_model, example_inputs, get_backbone, reference_backbone, takes_pattern
 from locomt.models.attention import concat_masks
+from locomt.models.backbones import build_layer
 
 MODES = ("forward", "forward+backward")
 TORCH_LAYER = "torch-encoder-layer"
@@ -57,7 +58,7 @@ def layer_case(cfg: ModelConfig, batch: int) -> Case:
     plan = get_backbone(cfg.backbone).plan(cfg)[index]
 
     def make(device):
-        layer = plan.build(cfg).to(device)
+        layer = build_layer(plan, cfg).to(device)
         xs, masks = _layer_inputs(cfg, batch, device, requires_grad=True)
         if plan.kind == "bottleneck":
             xs.append(torch.randn(batch, cfg.n_bottlenecks, cfg.d_model).to(device).requires_grad_(True))
