@@ -60,8 +60,11 @@ def mixup(inputs: dict[str, Tensor], target: Tensor, lam: float, perm: Tensor, t
     input becomes ``lam * x + (1 - lam) * x[perm]`` (one lambda and one permutation for all
     modalities, as MBT); integer inputs (text token ids) are returned as they are, for the model to
     mix after embedding (``MultimodalClassifier.forward(token_mix=...)``). Targets are mixed the same
-    way, class indices as one-hot rows: the result is float (B, n_classes)."""
+    way, class indices as one-hot rows: the result is float (B, n_classes). Presence masks (bool,
+    ``present_key``) become "present in either", as text padding becomes "padding in both"."""
     mixed = {k: lam * v + (1.0 - lam) * v[perm] if v.is_floating_point() else v for k, v in inputs.items()}
+    # a modality's presence (bool): the mixed example has it where either of the two had it
+    mixed = {k: v | v[perm] if v.dtype == torch.bool else v for k, v in mixed.items()}
     y = F.one_hot(target, n_classes).float() if task == "multiclass" else target.float()
     return mixed, lam * y + (1.0 - lam) * y[perm]
 

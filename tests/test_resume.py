@@ -24,9 +24,10 @@ from locomt.train import main
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "experiments" / "synthetic-medvidcl.yaml"
-# every random draw of training is on: dropout, stochastic depth, mixup and SpecAugment
+# every random draw of training is on: dropout, stochastic depth, mixup, SpecAugment and modality dropout
 RANDOM = ["model.dropout=0.2", "model.drop_path=0.2", "optim.mixup_alpha=0.4", "data.spec_augment.time_masks=2",
-          "data.spec_augment.time_width=10", "data.spec_augment.freq_masks=1", "data.spec_augment.freq_width=8"]
+          "data.spec_augment.time_width=10", "data.spec_augment.freq_masks=1", "data.spec_augment.freq_width=8",
+          "data.modality_dropout={audio: 0.3, text: 0.2}"]
 EPOCHS = 4
 
 

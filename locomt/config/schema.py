@@ -34,6 +34,12 @@ def _dataset_names() -> list[str]:
     return list_datasets()
 
 
+def _dropout_ok(value: Any) -> bool:
+    from locomt.data.presence import dropout_ok
+
+    return dropout_ok(value)
+
+
 def _strategy_names() -> list[str]:
     from lightning.pytorch.strategies import StrategyRegistry
 
@@ -182,10 +188,20 @@ class DataConfig:
     spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)  # training audio only
     # clips per test item (multi-clip evaluation); 1 = one clip over the whole media
     test_clips: int = field(default=1, metadata=between(1, 64, integer=True))
+    # missing modalities (locomt.data.presence): skip items lacking a modality's stream (true), or keep
+    # them marked missing (false); per modality, the training-time probability of dropping it per example
+    require_modalities: bool = False
+    modality_dropout: dict = field(default_factory=dict, metadata=custom(
+        "a mapping of modality name to a probability in [0, 1), e.g. {audio: 0.3}",
+        lambda v: _dropout_ok(v),
+        ({"audio": 1.0}, {"audio": -0.1}, {"audio": "x"}, [0.5])))
 
     def __post_init__(self) -> None:
         check_fields(self)
         from locomt.data.datasets import check_data
+        from locomt.data.presence import check_modality_dropout
+
+        check_modality_dropout(self)
         from locomt.data.synthetic.config import synth_config
 
         check_data(self)  # modalities the dataset has
