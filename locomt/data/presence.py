@@ -103,3 +103,24 @@ def apply_modality_dropout(inputs: dict[str, Tensor], names: tuple[str, ...], dr
     out = drop_modalities(present, probs, torch.Generator().manual_seed(int(seed)))
     keys = {n for n, p in zip(names, probs) if p} | {n for n in names if present_key(n) in inputs}
     return {**inputs, **{present_key(n): out[:, j] for j, n in enumerate(names) if n in keys}}
+
+
+def mark_absent(inputs: dict[str, Tensor], target: Tensor, names: tuple[str, ...] | list[str],
+                absent: tuple[str, ...] | frozenset[str]) -> tuple[dict[str, Tensor], Tensor, int]:
+    """The batch with the modalities ``absent`` missing in every example (robustness evaluation),
+    less the examples that then have nothing left (an item stored without the one modality that
+    remains): returns the inputs, the targets and how many examples were left out."""
+    if not absent:
+        return inputs, target, 0
+    first = inputs[names[0]]
+    present = batch_presence(inputs, names, first.shape[0], first.device)
+    for j, n in enumerate(names):
+        if n in absent:
+            present[:, j] = False
+    keep = present.any(1)
+    out = {**inputs, **{present_key(n): present[:, j] for j, n in enumerate(names)}}
+    left_out = int((~keep).sum())
+    if left_out:
+        out = {k: v[keep] for k, v in out.items()}
+        target = target[keep]
+    return out, target, left_out
