@@ -149,3 +149,24 @@ def test_train_and_test_on_data_with_missing_modalities(kept, gappy, tmp_path, e
     cfg = load_config(CONFIG, [*gappy, "model.backbone=locomt", "model.pattern=half", *extra])
     result = train(cfg, tmp_path / "run", progress=False)
     assert np.isfinite(result.metrics["test/acc"]) and np.isfinite(result.metrics["test/loss"])
+
+
+def test_run_key_holds_modality_dropout_and_keeps_the_keys_runs_had():
+    """Modality dropout changes what training computes: another run key. At their defaults the new
+    fields are left out, so runs trained before them keep their keys (the key computed as it was)."""
+    import hashlib
+
+    from locomt.config import to_dict
+    from locomt.runs.keys import _KEY_EXCLUDE, canonical_config, config_key
+
+    cfg = load_config(CONFIG)
+    old = to_dict(canonical_config(cfg))
+    for path in _KEY_EXCLUDE:
+        node = old
+        for part in path[:-1]:
+            node = node[part]
+        node.pop(path[-1], None)
+    del old["data"]["modality_dropout"], old["data"]["require_modalities"]
+    assert config_key(cfg) == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:12]
+    assert config_key(load_config(CONFIG, ["data.modality_dropout={audio: 0.3}"])) != config_key(cfg)
+    assert config_key(load_config(CONFIG, ["data.require_modalities=true"])) != config_key(cfg)
