@@ -190,6 +190,8 @@ def test_a_full_disk_keeps_the_previous_checkpoint(runs, tmp_path):
     ("model.d_model=1000000", "model.d_model=1000000, model.n_layers=2, model.mlp_ratio=4: up to"),
     ("trainer.accelerator=gpu", "trainer.accelerator='gpu': this machine has no CUDA GPU"),
     ("model.init_from=TRUNCATED", "model.init_from"),
+    ("data.modality_dropout={audio: 1.0}", "data.modality_dropout={'audio': 1.0}: expected a mapping of modality"),
+    ("data.modality_dropout={sound: 0.2}", "data.modality_dropout.sound: expected one of data.modalities"),
 ])
 def test_a_rejected_run_leaves_nothing(tiny_synthetic, tmp_path, capsys, override, needle):
     if override == "trainer.accelerator=gpu" and torch.cuda.is_available():
