@@ -170,3 +170,24 @@ def test_run_key_holds_modality_dropout_and_keeps_the_keys_runs_had():
     assert config_key(cfg) == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:12]
     assert config_key(load_config(CONFIG, ["data.modality_dropout={audio: 0.3}"])) != config_key(cfg)
     assert config_key(load_config(CONFIG, ["data.require_modalities=true"])) != config_key(cfg)
+
+
+@pytest.mark.slow
+def test_audioset_clips_without_audio_are_kept_trained_and_tested(tmp_path):
+    """AudioSet layout (multilabel, video + audio): clips written without an audio track go through
+    prepare kept and marked, then through training and test with the mask."""
+    cfg = load_config(ROOT / "experiments" / "synthetic-audioset.yaml", [
+        f"data.root={tmp_path / 'synth'}", f"data.cache_dir={tmp_path / 'cache'}",
+        "data.synthetic={layout: audioset, n: 30, seed: 2, size: 32, fps: 8, seconds: 2.0, no_audio: 0.3}",
+        "model.n_layers=2", "model.fusion_layer=1", "model.d_model=32", "model.backbone=locomt",
+        "model.pattern=all-cross", "trainer.max_epochs=1", "trainer.accelerator=cpu", "data.batch_size=8"])
+    result = prepare(cfg.data, workers=1, progress=False, log=lambda s: None)
+    n_without = dropped_streams(SynthConfig(layout="audioset", n=30, seed=2, no_audio=0.3), 30).count("audio")
+    assert n_without > 0 and result.skipped == 0
+    report = pd.read_csv(result.cache.path / "report.csv", dtype=str, keep_default_na=False)
+    assert len(report) == n_without and set(report["kind"]) == {"missing-modality"}
+    assert report["reason"].str.startswith("audio missing (no audio stream)").all()
+    absent = sum(int((~np.load(result.cache.path / s / "present.npy")[:, 1]).sum()) for s in ("train", "val", "test"))
+    assert absent == n_without
+    record = train(cfg, tmp_path / "run", progress=False)
+    assert np.isfinite(record.metrics["test/mAP"])
