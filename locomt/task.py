@@ -37,7 +37,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, M
 from locomt.config import OptimConfig, from_dict, to_dict
 from locomt.cost import analytic_cost
 from locomt.data.presence import mark_absent
-from locomt.models import ModelConfig, build_model
+from locomt.models import ModelConfig, build_model, present_key
 
 TASKS = ("multiclass", "multilabel")
 
@@ -68,6 +68,9 @@ def mixup(inputs: dict[str, Tensor], target: Tensor, lam: float, perm: Tensor, t
     mix after embedding (``MultimodalClassifier.forward(token_mix=...)``). Targets are mixed the same
     way, class indices as one-hot rows: the result is float (B, n_classes). Presence masks (bool,
     ``present_key``) become "present in either", as text padding becomes "padding in both"."""
+    # an absent modality's input (modality dropout leaves the data in place) is zero before it is mixed
+    inputs = {k: torch.where(inputs[present_key(k)].view(-1, *[1] * (v.dim() - 1)), v, 0) if present_key(k) in inputs
+              and v.is_floating_point() else v for k, v in inputs.items()}
     mixed = {k: lam * v + (1.0 - lam) * v[perm] if v.is_floating_point() else v for k, v in inputs.items()}
     # a modality's presence (bool): the mixed example has it where either of the two had it
     mixed = {k: v | v[perm] if v.dtype == torch.bool else v for k, v in mixed.items()}

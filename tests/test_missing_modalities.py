@@ -156,3 +156,18 @@ def test_every_modality_missing_is_an_error():
     present = torch.tensor([[True, False, False], [False, False, False]])
     with pytest.raises(ValueError, match="every modality missing"):
         model(with_presence(x, present))
+
+
+def test_mixup_with_presence_zeroes_absent_inputs_and_keeps_either():
+    """A dropped modality's data stays in the batch: mixup must not mix it back in; the mixed example
+    has a modality where either of its two sources had it."""
+    from locomt.task import mixup
+
+    x = {"video": torch.ones(3, 2), "audio": torch.full((3, 2), 2.0), "text": torch.tensor([[1, 2]] * 3),
+         present_key("audio"): torch.tensor([True, False, False])}
+    perm = torch.tensor([1, 0, 2])
+    mixed, _ = mixup(x, torch.tensor([0, 1, 2]), 0.25, perm, "multiclass", 3)
+    torch.testing.assert_close(mixed["audio"], torch.tensor([[0.5, 0.5], [1.5, 1.5], [0.0, 0.0]]))
+    assert mixed[present_key("audio")].tolist() == [True, True, False]
+    torch.testing.assert_close(mixed["video"], x["video"])
+    assert torch.equal(mixed["text"], x["text"])
