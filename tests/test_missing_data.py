@@ -191,3 +191,10 @@ def test_audioset_clips_without_audio_are_kept_trained_and_tested(tmp_path):
     assert absent == n_without
     record = train(cfg, tmp_path / "run", progress=False)
     assert np.isfinite(record.metrics["test/mAP"])
+
+
+def test_kept_items_are_not_counted_as_skipped(kept):
+    from locomt.runs.preflight import skipped_by_split
+
+    _, result = kept
+    assert skipped_by_split(result.cache) == {"train": 0, "val": 0, "test": 0}

@@ -45,12 +45,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from locomt.data.audio import read_log_mel
-from locomt.data.cache import SPLITS, Cache, cache_for, cache_key, media_error_kind
+from locomt.data.cache import MISSING_MODALITY, SPLITS, Cache, cache_for, cache_key, media_error_kind
 from locomt.data.consolidate import consolidate
 from locomt.data.datasets import Item, ensure_root, plan_dataset
 from locomt.data.media import MediaError, MediaFiles
 from locomt.data.missing import MISSING_CSV, skipped_summary, unavailable_error, unavailable_media
-from locomt.data.presence import MISSING_MODALITY
 from locomt.data.video import read_video
 from locomt.procs import die_with_parent, ignore_interrupts
 
@@ -214,7 +213,7 @@ def prepare(
         meta = cache.meta()
         counts = {s: meta["counts"][s] for s in SPLITS}
         if strict and meta["skipped"]:  # the same answer as the strict run that would build it
-            first = cache.read_report()[0]
+            first = next(r for r in cache.read_report() if r["kind"] != MISSING_MODALITY)
             raise _strict_error(first, cache)
         log(
             f"cache {cache.path} is complete (same key): nothing to do "

@@ -49,6 +49,8 @@ COMPLETE = "COMPLETE"
 REPORT_COLUMNS = ("split", "id", "path", "kind", "reason")
 ITEM_MODALITIES = ("video", "audio")  # decoded from media; text is tokenized at consolidation
 SPLITS = ("train", "val", "test")
+PRESENT = "present"  # the array of a split marking which items have which modality: bool (N, m)
+MISSING_MODALITY = "missing-modality"  # report.csv's kind of an item kept without a modality (not skipped)
 
 
 def file_digest(paths: Iterable[str | os.PathLike]) -> str:

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from locomt.data.cache import SPLITS, Cache, cache_key
+from locomt.data.cache import PRESENT, SPLITS, Cache, cache_key
 from locomt.data.datasets import DatasetPlan
-from locomt.data.presence import PRESENT
 from locomt.data.text import WordTokenizer
 from locomt.io import atomic_write_csv
 

@@ -29,13 +29,12 @@ import torch
 from torch import Tensor
 
 from locomt.constraints import key
+from locomt.data.cache import MISSING_MODALITY, PRESENT  # noqa: F401 (re-exported: this module's concept)
 from locomt.models.model import present_key
 
 if TYPE_CHECKING:
     from locomt.config import DataConfig
 
-PRESENT = "present"  # the cache array of a split: bool (N, m)
-MISSING_MODALITY = "missing-modality"  # report.csv's kind of an item kept without a modality
 DROPOUT_EXPECT = "a mapping of modality name to a probability in [0, 1), e.g. {audio: 0.3}"
 _SEED_TAG = 0x6D64  # keeps modality dropout's stream apart from SpecAugment's (same seed, rank, step)
 
