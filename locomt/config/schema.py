@@ -162,8 +162,8 @@ class DataConfig:
 
     Every field that can change the decoded items is part of the cache key (see
     ``locomt.data.cache.cache_key``); the loader settings ``batch_size``, ``num_workers`` and
-    ``synthetic`` and the training-time ``spec_augment`` are not. ``test_clips`` K > 1 decodes every
-    test item as K clips evenly spaced over its media, whose logits are averaged (K > 1 is in the
+    ``synthetic`` and the training-time ``spec_augment`` and ``modality_dropout`` are not.
+    ``test_clips`` K > 1 decodes every test item as K clips evenly spaced over its media, whose logits are averaged (K > 1 is in the
     key of the whole cache; train and val keep one clip). ``root`` is the metadata folder (AudioSet
     segment CSVs, MedVidCL split JSONs) or, for ``dataset: manifest``, the manifest CSV itself (or
     a folder holding ``manifest.csv``).
