@@ -16,6 +16,12 @@ of bottleneck copies and of logits, dropout. ``measured_flops`` counts the real 
 optionally backward) pass with ``torch.utils.flop_counter.FlopCounterMode``, with formulas
 registered for torch's CPU attention kernel, which the counter otherwise counts as zero.
 Units: 1 MAC = 2 FLOPs; columns say which (``gmacs``, ``gflops``).
+
+Reduced input: ``analytic_cost(cfg, absent={...})`` is the cost of an example without the named
+modalities, counted as streams of 0 tokens (no tokenizer, no block of their own, no share of joint
+or cross attention, no classifier row). It is what a model that drops those streams computes; the
+masked forward of a batch where some examples lack a modality still computes every block at full
+size (masks save nothing on CPU), so its measured count is ``analytic_cost(cfg)``.
 """
 
 from __future__ import annotations
@@ -83,12 +89,29 @@ def layer_cost(cfg: ModelConfig, layer: int) -> Cost:
     return sum((block_cost(cfg, w) for w in get_backbone(cfg.backbone).work(cfg)[layer]), Cost())
 
 
-def analytic_cost(cfg: ModelConfig) -> Cost:
-    """MACs of the whole forward pass for one example, by component."""
+def check_absent(cfg: ModelConfig, absent: Iterable[str]) -> frozenset[str]:
+    """``absent`` as a set of modality names of ``cfg``; ValueError naming an unknown one, or when
+    it names every modality (nothing left to classify from)."""
+    absent = frozenset(absent)
+    names = [m.name for m in cfg.modalities]
+    unknown = sorted(absent - set(names))
+    if unknown:
+        raise ValueError(f"missing modality {unknown[0]!r} is not one of the config's modalities ({', '.join(names)})")
+    if absent and absent >= set(names):
+        raise ValueError(f"missing set {','.join(sorted(absent))} names every modality; at least one must remain")
+    return absent
+
+
+def analytic_cost(cfg: ModelConfig, absent: Iterable[str] = ()) -> Cost:
+    """MACs of the whole forward pass for one example, by component; with ``absent`` (modality
+    names), for an input without those modalities (see the module docstring)."""
+    absent = check_absent(cfg, absent)
     d = cfg.d_model
-    tok = sum(m.n_tokens * d * m.embed_macs_per_token for m in cfg.modalities)
-    cls = len(cfg.modalities) * d * cfg.n_classes
-    layers = sum((block_cost(cfg, w) for layer in get_backbone(cfg.backbone).work(cfg) for w in layer), Cost())
+    present = [m for m in cfg.modalities if m.name not in absent]
+    tok = sum(m.n_tokens * d * m.embed_macs_per_token for m in present)
+    cls = len(present) * d * cfg.n_classes
+    layers = sum((block_cost(cfg, w) for layer in get_backbone(cfg.backbone).work(cfg, absent) for w in layer),
+                 Cost())
     return Cost(tokenizer=tok, classifier=cls) + layers
 
 

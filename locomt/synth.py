@@ -27,10 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--overwrite", action="store_true", help="rewrite every clip even if the folder holds another config"
     )
+    p.add_argument("--no-audio", type=float, default=0.0, help="share of clips written without audio (default 0)")
+    p.add_argument("--no-video", type=float, default=0.0, help="share of clips written without video (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
     try:
-        cfg = SynthConfig(a.layout, a.n, a.seed, a.size, a.fps, a.seconds, a.sample_rate)
+        cfg = SynthConfig(a.layout, a.n, a.seed, a.size, a.fps, a.seconds, a.sample_rate, no_audio=a.no_audio,
+                          no_video=a.no_video)
         from locomt.data.synthetic.layout import generate  # the renderers: once the parameters are checked
 
         items = generate(a.out, cfg, progress=not a.no_progress, overwrite=a.overwrite)

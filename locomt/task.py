@@ -13,6 +13,11 @@ training targets into y(1 - s) + s/K (softmax and sigmoid alike, as scenic's
 training batch with itself in a random order (:func:`mixup`). Test inputs with a clip axis
 (``data.test_clips`` > 1: video/audio (B, K, ...)) are run clip by clip and the K logits of each
 item averaged before the metrics.
+
+Missing modalities: batches may carry presence masks (``locomt.models.present_key``); the model
+handles them. ``eval_absent`` (set by ``python -m locomt.robust``) removes the named modalities from
+every validation and test example; an example then left with nothing is left out of the metrics and
+counted in ``eval_left_out``.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, M
 
 from locomt.config import OptimConfig, from_dict, to_dict
 from locomt.cost import analytic_cost
-from locomt.models import ModelConfig, build_model
+from locomt.data.presence import mark_absent
+from locomt.models import ModelConfig, build_model, present_key
 
 TASKS = ("multiclass", "multilabel")
 
@@ -60,8 +66,14 @@ def mixup(inputs: dict[str, Tensor], target: Tensor, lam: float, perm: Tensor, t
     input becomes ``lam * x + (1 - lam) * x[perm]`` (one lambda and one permutation for all
     modalities, as MBT); integer inputs (text token ids) are returned as they are, for the model to
     mix after embedding (``MultimodalClassifier.forward(token_mix=...)``). Targets are mixed the same
-    way, class indices as one-hot rows: the result is float (B, n_classes)."""
+    way, class indices as one-hot rows: the result is float (B, n_classes). Presence masks (bool,
+    ``present_key``) become "present in either", as text padding becomes "padding in both"."""
+    # an absent modality's input (modality dropout leaves the data in place) is zero before it is mixed
+    inputs = {k: torch.where(inputs[present_key(k)].view(-1, *[1] * (v.dim() - 1)), v, 0) if present_key(k) in inputs
+              and v.is_floating_point() else v for k, v in inputs.items()}
     mixed = {k: lam * v + (1.0 - lam) * v[perm] if v.is_floating_point() else v for k, v in inputs.items()}
+    # a modality's presence (bool): the mixed example has it where either of the two had it
+    mixed = {k: v | v[perm] if v.dtype == torch.bool else v for k, v in mixed.items()}
     y = F.one_hot(target, n_classes).float() if task == "multiclass" else target.float()
     return mixed, lam * y + (1.0 - lam) * y[perm]
 
@@ -83,6 +95,8 @@ class MultimodalTask(L.LightningModule):
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
         self._epoch_start, self._epoch_examples = 0.0, 0
+        self.eval_absent: tuple[str, ...] = ()  # modalities removed from every evaluated example
+        self.eval_left_out = 0
 
     def forward(self, inputs: dict[str, Tensor], token_mix: tuple[float, Tensor] | None = None) -> Tensor:
         return self.model(inputs, token_mix)
@@ -144,6 +158,12 @@ class MultimodalTask(L.LightningModule):
 
     def _eval_step(self, batch, metrics: MetricCollection, stage: str) -> None:
         inputs, target = batch
+        if self.eval_absent:
+            names = tuple(m.name for m in self.model_cfg.modalities)
+            inputs, target, left_out = mark_absent(inputs, target, names, self.eval_absent)
+            self.eval_left_out += left_out
+            if not target.shape[0]:
+                return
         inputs, clips = self._flatten_clips(inputs)
         logits = self(inputs)
         if clips > 1:  # multi-clip evaluation: the mean of each item's clip logits

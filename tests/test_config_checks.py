@@ -18,7 +18,7 @@ from tests.conftest import small_config
 
 # fields that accept any value of their type: where things live, free text, switches, arguments
 # checked by the module they are passed to (data.synthetic: locomt.synth's own schema)
-UNCHECKED = {"data.media_root", "data.skip_silent", "data.synthetic", "model.init_from"}
+UNCHECKED = {"data.media_root", "data.skip_silent", "data.synthetic", "model.init_from", "data.require_modalities"}
 
 
 def _walk(cls: type, prefix: str = ""):
@@ -97,6 +97,9 @@ def test_an_unknown_choice_lists_the_accepted_ones(key, check, is_list):
     (["data.dataset=kinetics"], "data.dataset 'kinetics' is unknown; expected one of audioset, medvidcl, manifest"),
     (["data.dataset=manifest", "data.synthetic={n: 30}"], "data.synthetic={'n': 30}: layout 'manifest'"),
     (["trainer.devices=[0, 0]"], "trainer.devices=[0, 0]"),
+    (["data.modality_dropout={sound: 0.5}"], "data.modality_dropout.sound: expected one of data.modalities"),
+    (["data.modality_dropout={audio: 1.0}"], "data.modality_dropout={'audio': 1.0}: expected a mapping"),
+    (["data.modalities=[video]", "data.modality_dropout={video: 0.5}"], "expected no dropout with a single"),
 ])
 def test_cross_field_rules_name_the_dotted_keys(overrides, needle):
     with pytest.raises(ConfigError) as err:

@@ -121,3 +121,31 @@ def test_bottleneck_below_joint_needs_few_bottlenecks():
     mods = tuple(ModalitySpec(f"m{c}", c, "features", length=7, feature_dim=4) for c in "va")
     cfg = ModelConfig(mods, n_classes=2, n_layers=1, n_heads=2, d_model=16, fusion_layer=0, n_bottlenecks=16)
     assert attention_pairs(cfg.replace(backbone="bottleneck")) > attention_pairs(cfg.replace(backbone="joint"))
+
+
+@pytest.mark.parametrize("backbone", list_backbones())
+@pytest.mark.parametrize("absent", [("audio",), ("video", "text"), ("text",)])
+def test_reduced_input_cost_equals_measured_model_without_those_modalities(backbone, absent):
+    """``analytic_cost(cfg, absent=...)`` against torch's count of the model over the other
+    modalities (an input without them); the pattern keeps only views between present modalities."""
+    from conftest import AUDIO, TEXT, VIDEO
+
+    mods = (VIDEO, AUDIO, TEXT)
+    pattern = "2s+2vt" if "audio" in absent else "all-self"
+    cfg = small_config(mods, backbone=backbone, pattern=pattern)
+    reduced = cfg.replace(modalities=tuple(m for m in mods if m.name not in absent))
+    measured = measured_flops(build_model(reduced).eval(), example_inputs(reduced, batch=2))
+    assert measured == 2 * analytic_cost(cfg, absent=absent).flops
+    assert analytic_cost(cfg, absent=absent).flops < analytic_cost(cfg).flops
+
+
+def test_reduced_cost_of_a_cross_head_without_its_partner_is_zero():
+    from conftest import AUDIO, TEXT, VIDEO
+
+    cfg = small_config((VIDEO, AUDIO, TEXT), backbone="locomt", pattern="4va", fusion_layer=0, n_layers=2)
+    assert analytic_cost(cfg, absent=["audio"]).attention == 0
+    assert analytic_cost(cfg, absent=["text"]).attention == analytic_cost(cfg).attention
+    with pytest.raises(ValueError, match="'sound' is not one of the config's modalities"):
+        analytic_cost(cfg, absent=["sound"])
+    with pytest.raises(ValueError, match="names every modality"):
+        analytic_cost(cfg, absent=["audio", "text", "video"])

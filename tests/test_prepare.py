@@ -161,6 +161,13 @@ def test_every_preprocessing_parameter_is_in_the_key(ref, override):
     assert cache_for(changed.data).path != result.cache.path
 
 
+def test_require_modalities_is_in_the_key_and_modality_dropout_is_not(ref):
+    cfg, result = ref
+    base = ["data.dataset=medvidcl", f"data.root={cfg.data.root}", f"data.cache_dir={cfg.data.cache_dir}", *SMALL]
+    assert cache_for(load_config(None, [*base, "data.require_modalities=true"]).data).path != result.cache.path
+    assert cache_for(load_config(None, [*base, "data.modality_dropout={audio: 0.5}"]).data).path == result.cache.path
+
+
 def test_key_covers_roots_metadata_and_audioset_split(ref, au_root, mv_root, tmp_path):
     cfg, result = ref
     same = load_config(None, [f"data.root={cfg.data.root}", f"data.cache_dir={cfg.data.cache_dir}", *SMALL,
@@ -317,9 +324,11 @@ def broken(mv_root, tmp_path):
 
 
 def test_bad_media_is_reported_and_skipped(broken, tmp_path):
+    """With data.require_modalities the clip without an audio track is skipped too (the behaviour
+    before missing modalities were kept; test_missing_stream_is_kept_marked_missing is the default)."""
     root, kinds = broken
-    result = build.prepare(config("medvidcl", root, tmp_path / "c").data, workers=1, progress=False,
-                          log=lambda s: None)
+    result = build.prepare(config("medvidcl", root, tmp_path / "c", "data.require_modalities=true").data, workers=1,
+                          progress=False, log=lambda s: None)
     report = pd.read_csv(result.cache.path / "report.csv", dtype=str, keep_default_na=False)
     assert sorted(report["id"]) == sorted(kinds)
     for row in report.itertuples():

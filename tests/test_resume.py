@@ -24,9 +24,10 @@ from locomt.train import main
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "experiments" / "synthetic-medvidcl.yaml"
-# every random draw of training is on: dropout, stochastic depth, mixup and SpecAugment
+# every random draw of training is on: dropout, stochastic depth, mixup, SpecAugment and modality dropout
 RANDOM = ["model.dropout=0.2", "model.drop_path=0.2", "optim.mixup_alpha=0.4", "data.spec_augment.time_masks=2",
-          "data.spec_augment.time_width=10", "data.spec_augment.freq_masks=1", "data.spec_augment.freq_width=8"]
+          "data.spec_augment.time_width=10", "data.spec_augment.freq_masks=1", "data.spec_augment.freq_width=8",
+          "data.modality_dropout={audio: 0.3, text: 0.2}"]
 EPOCHS = 4
 
 
@@ -189,6 +190,8 @@ def test_a_full_disk_keeps_the_previous_checkpoint(runs, tmp_path):
     ("model.d_model=1000000", "model.d_model=1000000, model.n_layers=2, model.mlp_ratio=4: up to"),
     ("trainer.accelerator=gpu", "trainer.accelerator='gpu': this machine has no CUDA GPU"),
     ("model.init_from=TRUNCATED", "model.init_from"),
+    ("data.modality_dropout={audio: 1.0}", "data.modality_dropout={'audio': 1.0}: expected a mapping of modality"),
+    ("data.modality_dropout={sound: 0.2}", "data.modality_dropout.sound: expected one of data.modalities"),
 ])
 def test_a_rejected_run_leaves_nothing(tiny_synthetic, tmp_path, capsys, override, needle):
     if override == "trainer.accelerator=gpu" and torch.cuda.is_available():

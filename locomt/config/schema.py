@@ -27,6 +27,22 @@ PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true
               "transformer-engine-float16", "32", "16", "bf16", "64")
 
 
+DROPOUT_EXPECT = "a mapping of modality name to a probability in [0, 1), e.g. {audio: 0.3}"
+
+
+def dropout_ok(value: Any) -> bool:
+    """The shape of ``data.modality_dropout`` (``locomt.data.presence``): a mapping of name to a
+    probability in [0, 1); the names are checked against ``data.modalities`` by ``DataConfig``."""
+    if not isinstance(value, dict):
+        return False
+    for name, p in value.items():
+        if not isinstance(name, str) or isinstance(p, bool) or not isinstance(p, (int, float)):
+            return False
+        if not 0.0 <= p < 1.0:  # NaN fails too
+            return False
+    return True
+
+
 def _strategy_names() -> list[str]:
     from lightning.pytorch.strategies import StrategyRegistry
 
@@ -149,8 +165,8 @@ class DataConfig:
 
     Every field that can change the decoded items is part of the cache key (see
     ``locomt.data.cache.cache_key``); the loader settings ``batch_size``, ``num_workers`` and
-    ``synthetic`` and the training-time ``spec_augment`` are not. ``test_clips`` K > 1 decodes every
-    test item as K clips evenly spaced over its media, whose logits are averaged (K > 1 is in the
+    ``synthetic`` and the training-time ``spec_augment`` and ``modality_dropout`` are not.
+    ``test_clips`` K > 1 decodes every test item as K clips evenly spaced over its media, whose logits are averaged (K > 1 is in the
     key of the whole cache; train and val keep one clip). ``root`` is the metadata folder (AudioSet
     segment CSVs, MedVidCL split JSONs) or, for ``dataset: manifest``, the manifest CSV itself (or
     a folder holding ``manifest.csv``).
@@ -177,9 +193,22 @@ class DataConfig:
     spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)  # training audio only
     # clips per test item (multi-clip evaluation); 1 = one clip over the whole media
     test_clips: int = field(default=1, metadata=between(1, 64, integer=True))
+    # missing modalities (locomt.data.presence): skip items lacking a modality's stream (true), or keep
+    # them marked missing (false); per modality, the training-time probability of dropping it per example
+    require_modalities: bool = False
+    modality_dropout: dict = field(default_factory=dict, metadata=custom(
+        DROPOUT_EXPECT, dropout_ok,
+        ({"audio": 1.0}, {"audio": -0.1}, {"audio": "x"}, [0.5])))
 
     def __post_init__(self) -> None:
         check_fields(self)
+        mods = tuple(self.modalities)
+        for name in self.modality_dropout:
+            if name not in mods:
+                raise ValueError(f"{key('modality_dropout')}.{name}: expected one of data.modalities ({', '.join(mods)})")
+        if len(mods) == 1 and any(self.modality_dropout.values()):
+            raise ValueError(f"{key('modality_dropout')}={self.modality_dropout!r}: expected no dropout with a single "
+                             "modality (an example would be left with nothing)")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,6 +21,12 @@ Missing, zero-length, truncated, corrupt and (with ``data.skip_silent``) silent 
 reported and skipped; ``strict=True`` stops at the first one with a one-line ValueError. An item
 without media whose clip the media root's ``missing.csv`` lists (``python -m locomt.fetch`` could
 not get it) is reported as ``unavailable`` with the fetch's reason (:mod:`locomt.data.missing`).
+Missing modalities (:mod:`locomt.data.presence`): with ``data.require_modalities: false`` (the
+default) an item whose media lacks one modality's stream (a container without an audio or video
+track, or no video file beside an audio file) is kept: decoded without that modality, listed in
+``report.csv`` with kind ``missing-modality``, and marked absent in ``present.npy``. An item none of
+whose media decodes is skipped as before, and so is every other defect (corrupt, empty, silent).
+With ``data.require_modalities: true`` items lacking a stream are skipped as ``no_stream``/``missing``.
 When ``data.root`` is missing and ``data.synthetic`` holds ``locomt.synth`` arguments, the
 synthetic dataset is generated there first (:func:`locomt.data.datasets.ensure_root`).
 """
@@ -39,7 +45,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from locomt.data.audio import read_log_mel
-from locomt.data.cache import SPLITS, Cache, cache_for, cache_key, media_error_kind
+from locomt.data.cache import MISSING_MODALITY, SPLITS, Cache, cache_for, cache_key, media_error_kind
 from locomt.data.consolidate import consolidate
 from locomt.data.datasets import Item, ensure_root, plan_dataset
 from locomt.data.media import MediaError, MediaFiles
@@ -58,19 +64,37 @@ def default_workers() -> int:
 
 def decode_media(
     files: MediaFiles, modalities: tuple[str, ...], video: VideoConfig, audio: AudioConfig, skip_silent: bool,
-    clips: int = 1,
+    clips: int = 1, absent: dict[str, MediaError] | None = None,
 ) -> dict[str, np.ndarray]:
     """Decode one item's media: float16 ``video`` (3, T, S, S) and/or ``audio`` (n_mels, n_frames),
     with a leading clip axis (clips, ...) when ``clips`` > 1. Raises MediaError for a missing,
-    empty, corrupt or (with ``skip_silent``) silent file."""
+    empty, corrupt or (with ``skip_silent``) silent file. With ``absent`` (a dict to fill), a
+    modality whose stream or file is not there (kind ``no_stream``, or no file) is left out and its
+    error recorded there instead, as long as another modality decodes."""
     out: dict[str, np.ndarray] = {}
-    if "video" in modalities:
-        out["video"] = read_video(files.video, video, clips).astype(np.float16)
-    if "audio" in modalities:
-        mel, silent = read_log_mel(files.audio, audio, clips)
+
+    def lacking(name: str, path: Path | None, decode: Callable[[Path], np.ndarray]) -> None:
+        try:
+            if path is None:
+                raise MediaError(Path(""), f"no {name} file")
+            out[name] = decode(path)
+        except MediaError as e:
+            if absent is None or not (path is None or media_error_kind(e.reason) == "no_stream"):
+                raise
+            absent[name] = e
+
+    def decode_audio(path: Path) -> np.ndarray:
+        mel, silent = read_log_mel(path, audio, clips)
         if silent and skip_silent:
-            raise MediaError(files.audio, "silent audio (peak amplitude below 1e-4)")
-        out["audio"] = mel.astype(np.float16)
+            raise MediaError(path, "silent audio (peak amplitude below 1e-4)")
+        return mel.astype(np.float16)
+
+    if "video" in modalities:
+        lacking("video", files.video, lambda p: read_video(p, video, clips).astype(np.float16))
+    if "audio" in modalities:
+        lacking("audio", files.audio, decode_audio)
+    if absent and not out:
+        raise next(iter(absent.values()))
     for name, arr in out.items():
         if not np.isfinite(arr).all():
             path = files.video if name == "video" else files.audio
@@ -89,19 +113,34 @@ class _Job:
     audio: AudioConfig
     skip_silent: bool
     clips: int = 1
+    keep_missing: bool = False
 
 
-def _run_job(job: _Job) -> tuple[str, int, dict[str, str] | None]:
-    """Decode one item and store it (or its failure) in the cache; runs in a worker process."""
+def missing_note(files: MediaFiles, absent: dict[str, MediaError]) -> dict[str, str]:
+    """report.csv's record of an item kept without the modalities ``absent`` names."""
+    names = sorted(absent)
+    path = next((str(e.path) for e in absent.values() if str(e.path) not in ("", ".")), str(files.video or files.audio))
+    reason = "; ".join(f"{n} missing ({absent[n].reason})" for n in names) + ": kept, marked missing"
+    return {"path": path, "kind": MISSING_MODALITY, "reason": reason}
+
+
+def _run_job(job: _Job) -> tuple[str, int, dict[str, str] | None, dict[str, str] | None]:
+    """Decode one item and store it (or its failure) in the cache; runs in a worker process. Returns
+    the split, the row, the error of a skipped item and the note of an item kept without a modality."""
     cache = Cache(job.cache)
+    absent: dict[str, MediaError] | None = {} if job.keep_missing else None
     try:
-        arrays = decode_media(job.files, job.modalities, job.video, job.audio, job.skip_silent, job.clips)
+        arrays = decode_media(job.files, job.modalities, job.video, job.audio, job.skip_silent, job.clips, absent)
     except MediaError as e:
         err = {"path": str(e.path), "kind": media_error_kind(e.reason), "reason": e.reason}
         cache.write_error(job.split, job.row, **err)
-        return job.split, job.row, err
+        return job.split, job.row, err, None
+    note = None
+    if absent:
+        note = missing_note(job.files, absent)
+        cache.write_note(job.split, job.row, note)  # before the item: a stored item's note is whole
     cache.write_item(job.split, job.row, arrays)
-    return job.split, job.row, None
+    return job.split, job.row, None, note
 
 
 def _init_worker(parent: int) -> None:
@@ -112,8 +151,12 @@ def _init_worker(parent: int) -> None:
     torch.set_num_threads(1)
 
 
-def _missing_error(item: Item, need: tuple[str, ...], root: Path) -> dict[str, str] | None:
-    """The report record of an item lacking a media file for a modality it needs, else None."""
+def _missing_error(item: Item, need: tuple[str, ...], root: Path, keep_missing: bool = False) -> dict[str, str] | None:
+    """The report record of an item lacking a media file for a modality it needs, else None; with
+    ``keep_missing``, only of an item that has no file for any of them."""
+    if keep_missing and any(getattr(item.files, m) is not None and Path(getattr(item.files, m)).is_file()
+                            for m in need):
+        return None
     for m in need:
         f = getattr(item.files, m)
         if f is None:
@@ -170,7 +213,7 @@ def prepare(
         meta = cache.meta()
         counts = {s: meta["counts"][s] for s in SPLITS}
         if strict and meta["skipped"]:  # the same answer as the strict run that would build it
-            first = cache.read_report()[0]
+            first = next(r for r in cache.read_report() if r["kind"] != MISSING_MODALITY)
             raise _strict_error(first, cache)
         log(
             f"cache {cache.path} is complete (same key): nothing to do "
@@ -181,7 +224,9 @@ def prepare(
     plan = plan_dataset(data)
     cache.write_key(cache_key(data))
     need = tuple(m for m in data.modalities if m in ("video", "audio"))
+    keep_missing = not data.require_modalities
     errors: dict[tuple[str, int], dict[str, str]] = {}
+    notes: dict[tuple[str, int], dict[str, str]] = {}  # items kept without a modality
     unavailable = unavailable_media(plan.media_root)  # the clips python -m locomt.fetch could not get
     todo: list[_Job] = []
     n_earlier = 0
@@ -191,20 +236,24 @@ def prepare(
             err = cache.read_error(item.split, item.row)
             if err is not None:
                 errors[(item.split, item.row)] = err
+            note = cache.read_note(item.split, item.row)
+            if note is not None and err is None:
+                notes[(item.split, item.row)] = note
             continue
-        err = _missing_error(item, need, plan.media_root)
+        err = _missing_error(item, need, plan.media_root, keep_missing)
         if err is not None:
             err = unavailable_error(item.item_id, unavailable, plan.media_root) or err
             cache.write_error(item.split, item.row, **err)
             errors[(item.split, item.row)] = err
             continue
         todo.append(_Job(str(cache.path), item.split, item.row, item.files, need, data.video, data.audio,
-                         data.skip_silent, clips=data.test_clips if item.split == "test" else 1))
+                         data.skip_silent, clips=data.test_clips if item.split == "test" else 1,
+                         keep_missing=keep_missing))
     by_key = {(it.split, it.row): it for it in plan.items}
 
     def report() -> None:
         rows = [{"split": s, "id": by_key[(s, r)].item_id, **e} for (s, r), e in sorted(
-            errors.items(), key=lambda kv: (SPLITS.index(kv[0][0]), kv[0][1]))]
+            [*errors.items(), *notes.items()], key=lambda kv: (SPLITS.index(kv[0][0]), kv[0][1]))]
         cache.write_report(rows)
 
     if strict and errors:
@@ -221,9 +270,11 @@ def prepare(
     with Progress(*columns, disable=not progress) as bar:
         task = bar.add_task("decode", total=len(todo))
 
-        def record(result: tuple[str, int, dict[str, str] | None]) -> None:
-            split, row, err = result
+        def record(result: tuple[str, int, dict[str, str] | None, dict[str, str] | None]) -> None:
+            split, row, err, note = result
             bar.advance(task)
+            if note is not None:
+                notes[(split, row)] = note
             if err is not None:
                 errors[(split, row)] = err
                 if strict:
@@ -254,6 +305,8 @@ def prepare(
     if errors:
         log(skipped_summary((e["kind"] for e in errors.values()), cache.path / "report.csv",
                             plan.media_root / MISSING_CSV))
+    if notes:
+        log(f"kept {len(notes)} item(s) without a modality ({MISSING_MODALITY} in {cache.path / 'report.csv'})")
     counts = consolidate(cache, plan, data, errors)
     log(f"cache ready: {cache.path} ({', '.join(f'{s} {n}' for s, n in counts.items())})")
     for split in (s for s in SPLITS if not counts[s]):

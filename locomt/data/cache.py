@@ -6,13 +6,16 @@ the first 16 hex digits of the SHA-256 of ``key.json``)::
     key.json                      everything that decides the decoded items (:func:`cache_key`)
     items/<split>/<row>.npz       one decoded item (float16 video/audio), renamed into place when whole
     items/<split>/<row>.err.json  one item that could not be used: {"path", "kind", "reason"}
+    items/<split>/<row>.note.json an item kept without a modality: {"path", "kind": "missing-modality", "reason"}
     <split>/video.npy             float16 (N, 3, T, S, S)        } written by consolidate(),
     <split>/audio.npy             float16 (N, n_mels, n_frames)  } each under a temporary name
     <split>/text.npy              int32 (N, max_len)             } and renamed when complete
     <split>/labels.npy            int64 (N,) class indices | uint8 (N, K) multi-hot
+    <split>/present.npy           bool (N, m): item has modality (data.modalities order; zeros where not)
     <split>/items.csv             row (in the split's metadata), id, media paths, label names
     tokenizer.json                the WordTokenizer, built from the kept training items only
-    report.csv                    every skipped item: split, id, path, kind, reason
+    report.csv                    every skipped item, and every item kept without a modality
+                                  (kind missing-modality): split, id, path, kind, reason
     meta.json                     task, class names, counts, vocabulary size, audio mean/std
     COMPLETE                      written last: the cache is whole
 
@@ -46,6 +49,8 @@ COMPLETE = "COMPLETE"
 REPORT_COLUMNS = ("split", "id", "path", "kind", "reason")
 ITEM_MODALITIES = ("video", "audio")  # decoded from media; text is tokenized at consolidation
 SPLITS = ("train", "val", "test")
+PRESENT = "present"  # the array of a split marking which items have which modality: bool (N, m)
+MISSING_MODALITY = "missing-modality"  # report.csv's kind of an item kept without a modality (not skipped)
 
 
 def file_digest(paths: Iterable[str | os.PathLike]) -> str:
@@ -132,6 +137,17 @@ class Cache:
         record = {"path": str(path), "kind": kind, "reason": reason}
         atomic_write_text(self.error_path(split, row), json.dumps(record) + "\n")
 
+    def note_path(self, split: str, row: int) -> Path:
+        return self.path / "items" / split / f"{row:07d}.note.json"
+
+    def write_note(self, split: str, row: int, note: dict[str, str]) -> None:
+        """Record that an item is kept without a modality (report.csv's ``missing-modality`` row)."""
+        atomic_write_text(self.note_path(split, row), json.dumps(note) + "\n")
+
+    def read_note(self, split: str, row: int) -> dict[str, str] | None:
+        p = self.note_path(split, row)
+        return json.loads(p.read_text()) if p.is_file() else None
+
     def read_error(self, split: str, row: int) -> dict[str, str] | None:
         p = self.error_path(split, row)
         return json.loads(p.read_text()) if p.is_file() else None
@@ -188,7 +204,9 @@ def cache_key(data: DataConfig) -> dict[str, Any]:
     the metadata files, the modalities and the settings of each (video, audio with skip_silent,
     text), the dataset's split settings (:meth:`~locomt.data.datasets.Dataset.key_settings`: for
     AudioSet the validation slice, val_fraction and split_seed), and ``test_clips`` when it is more
-    than 1 (so caches made before multi-clip evaluation keep their keys)."""
+    than 1 (so caches made before multi-clip evaluation keep their keys), and ``missing_modalities:
+    keep`` unless ``data.require_modalities`` (which keeps the key caches had before). Modality
+    dropout is a training-time setting, not in the key."""
     ds = check_data(data)
     mods = set(data.modalities)
     key: dict[str, Any] = {
@@ -209,6 +227,8 @@ def cache_key(data: DataConfig) -> dict[str, Any]:
     key.update(ds.key_settings(data))
     if data.test_clips > 1:
         key["test_clips"] = data.test_clips
+    if not data.require_modalities:  # items lacking a stream are kept (require_modalities: the key before)
+        key["missing_modalities"] = "keep"
     return json.loads(json.dumps(key))  # tuples as lists, as key.json reads back
 
 

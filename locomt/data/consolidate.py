@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from locomt.data.cache import SPLITS, Cache, cache_key
+from locomt.data.cache import PRESENT, SPLITS, Cache, cache_key
 from locomt.data.datasets import DatasetPlan
 from locomt.data.text import WordTokenizer
 from locomt.io import atomic_write_csv
@@ -37,13 +37,23 @@ def consolidate(cache: Cache, plan: DatasetPlan, data: DataConfig, errors: dict)
         "video": ((3, data.video.num_frames, data.video.size, data.video.size), np.float16),
         "audio": ((data.audio.n_mels, data.audio.n_frames), np.float16),
     }
+    missing: dict[str, dict[str, int]] = {}
     for split, items in kept.items():
         clips = (data.test_clips,) if split == "test" and data.test_clips > 1 else ()
+        present = np.ones((len(items), len(mods)), dtype=bool)
+        stored = [_stored(cache, split, it.row) for it in items]
+        for j, m in enumerate(mods):
+            if m in shapes:
+                present[:, j] = [m in names for names in stored]
+            elif m == "text":
+                present[:, j] = [bool(it.text.strip()) for it in items]
         for m in mods:
             if m in shapes:
                 shape, dtype = shapes[m]
-                rows = _LazyRows(cache, split, [it.row for it in items], m)
+                rows = _LazyRows(cache, split, [it.row for it in items], m, clips + shape, dtype)
                 cache.write_array(split, m, rows, dtype, clips + shape)
+        cache.write_array(split, PRESENT, present, bool, (len(mods),))
+        missing[split] = {m: int((~present[:, j]).sum()) for j, m in enumerate(mods)}
         if tokenizer is not None:
             ids = tokenizer.encode_batch([it.text for it in items], data.text.max_len).astype(np.int32)
             cache.write_array(split, "text", ids, np.int32, (data.text.max_len,))
@@ -70,12 +80,14 @@ def consolidate(cache: Cache, plan: DatasetPlan, data: DataConfig, errors: dict)
         "modalities": list(mods),
         "counts": {s: len(kept[s]) for s in SPLITS},
         "skipped": len(errors),
+        "missing_modality": missing,  # per split and modality: items kept without it
         "vocab_size": vocab_size,
         "test_clips": data.test_clips,
         "key": cache_key(data),
     }
     if "audio" in mods:
-        meta["audio_mean"], meta["audio_std"] = _mean_std(cache.open_array("train", "audio"))
+        has_audio = np.load(cache.path / "train" / f"{PRESENT}.npy")[:, mods.index("audio")]
+        meta["audio_mean"], meta["audio_std"] = _mean_std(cache.open_array("train", "audio"), has_audio)
     cache.mark_complete(meta)
     return meta["counts"]
 
@@ -83,22 +95,35 @@ def consolidate(cache: Cache, plan: DatasetPlan, data: DataConfig, errors: dict)
 class _LazyRows:
     """A sequence view of one modality of the stored items, read one item at a time."""
 
-    def __init__(self, cache: Cache, split: str, rows: list[int], name: str) -> None:
+    def __init__(self, cache: Cache, split: str, rows: list[int], name: str, shape: tuple[int, ...] = (),
+                 dtype: Any = np.float16) -> None:
         self.cache, self.split, self.rows, self.name = cache, split, rows, name
+        self.shape, self.dtype = shape, dtype
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitem__(self, i: int) -> np.ndarray:
         with np.load(self.cache.item_path(self.split, self.rows[i])) as z:
+            if self.name not in z.files:  # kept without this modality: zeros, marked in present.npy
+                return np.zeros(self.shape, self.dtype)
             return z[self.name]
 
 
-def _mean_std(arr: np.ndarray, chunk: int = 256) -> tuple[float, float]:
-    """Mean and standard deviation of a (memory-mapped) array, in float64 chunks."""
+def _stored(cache: Cache, split: str, row: int) -> set[str]:
+    """The arrays one stored item holds (its zip directory only, no data read)."""
+    with np.load(cache.item_path(split, row)) as z:
+        return set(z.files)
+
+
+def _mean_std(arr: np.ndarray, keep: np.ndarray | None = None, chunk: int = 256) -> tuple[float, float]:
+    """Mean and standard deviation of a (memory-mapped) array, in float64 chunks, over the rows
+    ``keep`` marks (all rows without it)."""
     total, sq, n = 0.0, 0.0, 0
     for i in range(0, len(arr), chunk):
         x = np.asarray(arr[i : i + chunk], dtype=np.float64)
+        if keep is not None:
+            x = x[keep[i : i + chunk]]
         total += float(x.sum())
         sq += float((x * x).sum())
         n += x.size

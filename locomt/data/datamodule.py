@@ -18,6 +18,11 @@ clips' logits). With ``data.spec_augment`` set, the audio of training batches is
 (:func:`locomt.data.augment.spec_augment`) in :meth:`MultimodalDataModule.on_after_batch_transfer`,
 that is on the device and only while a Lightning trainer is training: batches drawn from the
 loaders directly, and every validation and test batch, are never masked.
+
+Missing modalities (:mod:`locomt.data.presence`): when some item of a split lacks a modality (its
+``present.npy`` column is False somewhere), that split's batches carry ``inputs[present_key(name)]``,
+bool (B,). ``data.modality_dropout`` drops modalities of training examples in the same place and under
+the same conditions as SpecAugment, seeded the same way.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from locomt.data.augment import spec_augment
 from locomt.data.build import prepare
 from locomt.data.cache import Cache, cache_for
 from locomt.data.datasets import check_data, ensure_root
+from locomt.data.presence import PRESENT, apply_modality_dropout
+from locomt.models.model import present_key
 
 
 class CachedSplit(torch.utils.data.Dataset):
@@ -46,6 +53,17 @@ class CachedSplit(torch.utils.data.Dataset):
         self.audio_norm = audio_norm
         self._arrays: dict[str, np.ndarray] | None = None
         self._len = int(self._open()["labels"].shape[0])
+        self.with_presence = self._partial_modalities()
+
+    def _partial_modalities(self) -> tuple[str, ...]:
+        """The modalities some item of the split lacks (a cache made before presence was recorded
+        has no present.npy: every item has everything)."""
+        if not (self.cache.path / self.split / f"{PRESENT}.npy").is_file():
+            return ()
+        present = np.asarray(self.cache.open_array(self.split, PRESENT))
+        self._present_cols = list(self.cache.meta()["modalities"])
+        return tuple(m for m in self.modalities
+                     if m in self._present_cols and not present[:, self._present_cols.index(m)].all())
 
     def _open(self) -> dict[str, np.ndarray]:
         if self._arrays is None:
@@ -81,6 +99,10 @@ class CachedSplit(torch.utils.data.Dataset):
                     mean, std = self.audio_norm
                     x = (x - mean) / std
                 inputs[m] = x
+        if self.with_presence:
+            present = np.asarray(self.cache.open_array(self.split, PRESENT)[sorted_idx])[inverse]
+            for m in self.with_presence:
+                inputs[present_key(m)] = torch.from_numpy(present[:, self._present_cols.index(m)].astype(bool))
         labels = take("labels")
         target = torch.from_numpy(labels.astype(np.int64 if self.task == "multiclass" else np.float32))
         if single:
@@ -220,10 +242,15 @@ class MultimodalDataModule(L.LightningDataModule):
         """SpecAugment on the audio of training batches (see the module docstring), from a generator
         seeded with ``cfg.seed``, the rank and the global step: the same masks on a rerun or resume."""
         trainer = self.trainer
-        sa = self.cfg.data.spec_augment
-        if trainer is None or not trainer.training or not sa.enabled or "audio" not in batch[0]:
+        if trainer is None or not trainer.training:
             return batch
         inputs, target = batch
+        if self.cfg.data.modality_dropout:
+            inputs = apply_modality_dropout(inputs, tuple(self.cfg.data.modalities), self.cfg.data.modality_dropout,
+                                            [self.cfg.seed, trainer.global_rank, trainer.global_step])
+        sa = self.cfg.data.spec_augment
+        if not sa.enabled or "audio" not in inputs:
+            return inputs, target
         seed = np.random.SeedSequence([self.cfg.seed % 2**32, trainer.global_rank, trainer.global_step])
         gen = torch.Generator().manual_seed(int(seed.generate_state(1)[0]))
         return {**inputs, "audio": spec_augment(inputs["audio"], sa, gen)}, target

@@ -11,7 +11,7 @@ from locomt.models.registry import get_backbone, list_backbones, reference_backb
 __all__ = [
     "Architecture", "BASELINES", "Backbone", "BackbonePlan", "BlockWork", "LayerPlan", "ModelConfig",
     "MultimodalClassifier", "build_model", "example_inputs", "get_backbone", "list_backbones", "reference_backbone",
-    "register_backbone", "takes_pattern",
+    "register_backbone", "takes_pattern", "present_key", "presence",
 ]
 
 
@@ -21,7 +21,7 @@ def __getattr__(name: str):
         from locomt.models.backbones import Backbone
 
         return Backbone
-    if name in ("MultimodalClassifier", "build_model", "example_inputs"):
+    if name in ("MultimodalClassifier", "build_model", "example_inputs", "present_key", "presence"):
         from locomt.models import model
 
         return getattr(model, name)

@@ -1,6 +1,22 @@
 """The modules of the fusion backbones (early, joint, late, bottleneck (MBT) and locomt): transformer
 blocks and the layers a backbone's plan (``locomt.models.plans``, which also gives the cost model its
 work) is built from.
+
+Missing modalities: ``forward(xs, masks, present)`` takes per stream a bool (B,) (True where the
+example has that modality) or None (all have it). What each backbone does with an absent modality
+(its tokens are computed, as masks save nothing on CPU, but never reach a used output):
+
+- ``early``, ``joint``: joint attention over the modalities that are there (keys of absent ones masked).
+- ``late``: nothing crosses modalities; the classifier averages the logits of present modalities.
+- ``bottleneck``: a present modality's block sees its tokens and the bottleneck as usual; the
+  bottleneck copies are averaged over the present modalities only (an absent modality's copy is dropped).
+- ``locomt``: unimodal layers and ``self`` heads are unchanged; a ``cross(i, j)`` head gives i's
+  tokens a zero slice when j is absent (see :mod:`locomt.models.attention` for why), so the layer still
+  computes exactly the blocks its views need.
+
+The classifier (:class:`locomt.models.model.MultimodalClassifier`) averages logits over the CLS
+tokens of present modalities. With one modality left, a LoCoMT model is its unimodal stack plus the
+self heads of its fusion layers (cross heads contribute zero).
 """
 
 from __future__ import annotations
@@ -65,31 +81,38 @@ class Block(nn.Module):
         self.drop = nn.Dropout(cfg.dropout) if cfg.dropout else nn.Identity()
         self.drop_path = DropPath(drop_path) if drop_path else nn.Identity()
 
-    def forward(self, x: Tensor, lengths: list[int], masks: list[Tensor | None] | None = None) -> Tensor:
-        x = x + self.drop_path(self.drop(self.attn(self.norm1(x), lengths, masks)))
+    def forward(self, x: Tensor, lengths: list[int], masks: list[Tensor | None] | None = None,
+                present: list[Tensor | None] | None = None) -> Tensor:
+        x = x + self.drop_path(self.drop(self.attn(self.norm1(x), lengths, masks, present)))
         return x + self.drop_path(self.drop(self.mlp(self.norm2(x))))
 
 
 class PerStreamLayer(nn.Module):
     """A block per modality stream. With ``bottleneck``, the last stream holds the B shared
     bottleneck tokens: each modality's block sees [own tokens; bottleneck] and the bottleneck
-    copies the modalities produce are averaged (MBT)."""
+    copies the modalities produce are averaged (MBT), over the modalities present in each example."""
 
     def __init__(self, blocks: nn.ModuleList, bottleneck: bool = False) -> None:
         super().__init__()
         self.blocks, self.bottleneck = blocks, bottleneck
 
-    def forward(self, xs: list[Tensor], masks: list[Tensor | None]) -> list[Tensor]:
-        if not self.bottleneck:
+    def forward(self, xs: list[Tensor], masks: list[Tensor | None],
+                present: list[Tensor | None] | None = None) -> list[Tensor]:
+        if not self.bottleneck:  # a block sees one modality: absence changes nothing here
             return [blk(x, [x.shape[1]], [mk]) for blk, x, mk in zip(self.blocks, xs, masks)]
         *streams, z = xs
+        present = present if present is not None else [None] * len(streams)
         out, zs = [], []
-        for blk, x, mk in zip(self.blocks, streams, masks):
+        for blk, x, mk, p in zip(self.blocks, streams, masks, present):
             n = x.shape[1]
-            y = blk(torch.cat([x, z], dim=1), [n, z.shape[1]], [mk, None])
+            y = blk(torch.cat([x, z], dim=1), [n, z.shape[1]], [mk, None], [p, None])
             out.append(y[:, :n])
             zs.append(y[:, n:])
-        return out + [torch.stack(zs).mean(0)]
+        if all(p is None for p in present):
+            return out + [torch.stack(zs).mean(0)]
+        weights = torch.stack([p.to(z.dtype) if p is not None else z.new_ones(z.shape[0]) for p in present])
+        mean = (torch.stack(zs) * weights[:, :, None, None]).sum(0) / weights.sum(0)[:, None, None]
+        return out + [mean]
 
 
 class FusedLayer(nn.Module):
@@ -99,9 +122,10 @@ class FusedLayer(nn.Module):
         super().__init__()
         self.block = block
 
-    def forward(self, xs: list[Tensor], masks: list[Tensor | None]) -> list[Tensor]:
+    def forward(self, xs: list[Tensor], masks: list[Tensor | None],
+                present: list[Tensor | None] | None = None) -> list[Tensor]:
         lengths = [x.shape[1] for x in xs]
-        return list(self.block(torch.cat(xs, dim=1), lengths, masks).split(lengths, dim=1))
+        return list(self.block(torch.cat(xs, dim=1), lengths, masks, present).split(lengths, dim=1))
 
 
 def build_layer(plan: LayerPlan, cfg: ModelConfig, drop_path: float = 0.0) -> nn.Module:
@@ -132,10 +156,12 @@ class Backbone(nn.Module):
             self.bottleneck_tokens = nn.Parameter(torch.zeros(1, cfg.n_bottlenecks, cfg.d_model))
             nn.init.normal_(self.bottleneck_tokens, std=0.02)
 
-    def forward(self, xs: list[Tensor], masks: list[Tensor | None]) -> list[Tensor]:
-        """Streams (B, 1 + L_i, d) in declared order -> the same streams after every layer."""
+    def forward(self, xs: list[Tensor], masks: list[Tensor | None],
+                present: list[Tensor | None] | None = None) -> list[Tensor]:
+        """Streams (B, 1 + L_i, d) in declared order -> the same streams after every layer;
+        ``present``: per stream (B,) bool or None (see the module docstring)."""
         for i, layer in enumerate(self.layers):
             if i == self.first_bottleneck:
                 xs = xs + [self.bottleneck_tokens.expand(xs[0].shape[0], -1, -1)]
-            xs = layer(xs, masks)
+            xs = layer(xs, masks, present)
         return xs[: len(self.cfg.modalities)]

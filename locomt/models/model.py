@@ -9,12 +9,35 @@ from locomt.models.backbones import Backbone
 from locomt.models.config import ModelConfig
 from locomt.models.tokenizers import Tokenizer
 
+PRESENT_SUFFIX = ":present"
+
+
+def present_key(modality: str) -> str:
+    """The inputs key of a modality's presence: a bool (B,) tensor, True where the example has the
+    modality. A batch without the key has the modality in every example."""
+    return modality + PRESENT_SUFFIX
+
+
+def presence(inputs: dict[str, Tensor], names: list[str] | tuple[str, ...]) -> list[Tensor | None]:
+    """Per modality of ``names``, its presence (B,) bool from ``inputs`` or None (present in all).
+    ValueError when an example has none of them (nothing to classify it from)."""
+    present = [inputs[present_key(n)].bool() if present_key(n) in inputs else None for n in names]
+    given = [p for p in present if p is not None]
+    if len(given) == len(names) and given and not torch.stack(given).any(0).all():
+        raise ValueError(f"an example has every modality missing ({', '.join(names)}); at least one must be present")
+    return present
+
 
 class MultimodalClassifier(nn.Module):
     """Inputs as a dict keyed by modality name -> logits (B, n_classes).
 
     Classifier as in MBT: a CLS token per modality, a final norm per modality, one shared linear
     head, logits averaged over modalities.
+
+    Missing modalities: ``inputs`` may hold, per modality, ``present_key(name)`` -> bool (B,). An
+    absent modality's input is replaced by zeros (its content never matters), its tokens are masked
+    as the backbone defines (:mod:`locomt.models.backbones`), and the logits are averaged over the
+    CLS tokens of the present modalities only. Without any presence key the forward is the complete one.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -34,16 +57,32 @@ class MultimodalClassifier(nn.Module):
         missing = [n for n in names if n not in inputs]
         if missing:
             raise KeyError(f"inputs lack modalities {missing}; expected keys {names}, got {sorted(inputs)}")
-        tokens, masks = map(list, zip(*(self.tokenizers[n](inputs[n]) for n in names)))
+        present = presence(inputs, names)
+        tokens, masks = map(list, zip(*(self.tokenizers[n](_zero_absent(inputs[n], p))
+                                        for n, p in zip(names, present))))
         if token_mix is not None:
             lam, perm = token_mix
             for i, m in enumerate(self.cfg.modalities):
                 if m.kind == "text":
                     tokens[i] = lam * tokens[i] + (1.0 - lam) * tokens[i][perm]
                     masks[i] = masks[i] & masks[i][perm]
-        streams = self.backbone(tokens, masks)
-        cls = [self.norms[n](x[:, 0]) for n, x in zip(names, streams)]
-        return self.head(torch.stack(cls)).mean(0)
+        if all(p is None for p in present):
+            streams = self.backbone(tokens, masks)
+            cls = [self.norms[n](x[:, 0]) for n, x in zip(names, streams)]
+            return self.head(torch.stack(cls)).mean(0)
+        streams = self.backbone(tokens, masks, present)
+        logits = self.head(torch.stack([self.norms[n](x[:, 0]) for n, x in zip(names, streams)]))
+        b = logits.shape[1]
+        w = torch.stack([p.to(logits.dtype) if p is not None else logits.new_ones(b) for p in present])
+        return (logits * w[:, :, None]).sum(0) / w.sum(0)[:, None]
+
+
+def _zero_absent(x: Tensor, present: Tensor | None) -> Tensor:
+    """``x`` with the examples where its modality is absent set to zero (whatever they held, NaN too)."""
+    if present is None:
+        return x
+    keep = present.view(-1, *([1] * (x.dim() - 1)))
+    return torch.where(keep, x, torch.zeros((), dtype=x.dtype, device=x.device))
 
 
 def build_model(cfg: ModelConfig) -> MultimodalClassifier:

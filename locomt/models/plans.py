@@ -40,14 +40,16 @@ class LayerPlan:
     views: tuple[tuple[str, int], ...] = ()
 
     def work(self, cfg: ModelConfig, lengths: list[int]) -> list[BlockWork]:
+        """The blocks of this layer for one example with stream ``lengths``; a stream of length 0 (a
+        modality absent from the input) runs no block of its own."""
         h, total = cfg.n_heads, sum(lengths)
         if self.kind == "unimodal":
-            return [BlockWork(n, (n * n,) * h) for n in lengths]
+            return [BlockWork(n, (n * n,) * h) for n in lengths if n]
         if self.kind == "joint":
             return [BlockWork(total, (total * total,) * h)]
         if self.kind == "bottleneck":
             b = cfg.n_bottlenecks
-            return [BlockWork(n + b, ((n + b) ** 2,) * h) for n in lengths]
+            return [BlockWork(n + b, ((n + b) ** 2,) * h) for n in lengths if n]
         codes = cfg.codes
         pairs: list[int] = []
         for view, count in self.views:
@@ -79,9 +81,10 @@ class BackbonePlan:
         backbone cannot be built with; called when any ``Architecture`` is made."""
 
     @classmethod
-    def work(cls, cfg: ModelConfig) -> list[list[BlockWork]]:
-        """Per layer, the blocks it runs for one example (the cost model's input)."""
-        lengths = [s.seq_len for s in cfg.modalities]
+    def work(cls, cfg: ModelConfig, absent: frozenset[str] | set[str] | tuple[str, ...] = ()) -> list[list[BlockWork]]:
+        """Per layer, the blocks it runs for one example (the cost model's input); the modalities
+        named in ``absent`` count as streams of 0 tokens (an input without them)."""
+        lengths = [0 if s.name in absent else s.seq_len for s in cfg.modalities]
         return [p.work(cfg, lengths) for p in cls.plan(cfg)]
 
 

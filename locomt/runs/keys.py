@@ -15,6 +15,9 @@ from locomt.config import ExperimentConfig, model_config, to_dict, with_model
 # fields that do not change what a run computes: left out of ``config_key``
 _KEY_EXCLUDE = {("name",), ("trainer", "out_dir"), ("trainer", "log_every_n_steps"), ("trainer", "loggers"),
                 ("data", "num_workers")}
+# fields added after runs were keyed: left out at these values, so those runs keep their keys (a run
+# trained before missing modalities were kept has the key of one trained now, at the defaults)
+_KEY_DEFAULTS = {("data", "modality_dropout"): {}, ("data", "require_modalities"): False}
 
 
 def canonical_config(cfg: ExperimentConfig) -> ExperimentConfig:
@@ -32,4 +35,10 @@ def config_key(cfg: ExperimentConfig) -> str:
         for part in path[:-1]:
             node = node[part]
         node.pop(path[-1], None)
+    for path, default in _KEY_DEFAULTS.items():
+        node = data
+        for part in path[:-1]:
+            node = node[part]
+        if node.get(path[-1]) == default:
+            node.pop(path[-1])
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]

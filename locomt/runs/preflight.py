@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from locomt.config import ConfigError, ExperimentConfig, TrainerConfig
-from locomt.data.cache import SPLITS, Cache
+from locomt.data.cache import MISSING_MODALITY, SPLITS, Cache
 from locomt.runs.loggers import check_loggers
 
 _LIGHTNING_LOGS = ("lightning.pytorch", "lightning.fabric")
@@ -118,10 +118,11 @@ def check_memory(exp: ExperimentConfig) -> None:
 
 
 def skipped_by_split(cache: Cache) -> dict[str, int]:
-    """How many items of each split the cache's report.csv lists as skipped."""
+    """How many items of each split the cache's report.csv lists as skipped (not the items it lists
+    as kept without a modality)."""
     counts = dict.fromkeys(SPLITS, 0)
     for row in cache.read_report():
-        if row.get("split") in counts:
+        if row.get("split") in counts and row.get("kind") != MISSING_MODALITY:
             counts[row["split"]] += 1
     return counts
 

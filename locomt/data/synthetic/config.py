@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from locomt.constraints import check_seed
 
 if TYPE_CHECKING:
@@ -30,9 +32,20 @@ class SynthConfig:
     sample_rate: int = 16000
     # MedVidCL layout: how often each pair's evidence is there (va, vt, at; locomt.data.synthetic.pairs)
     reliability: tuple[float, float, float] = (0.6, 0.5, 0.4)
+    # shares of clips written without an audio track / without a video track (missing modalities);
+    # drawn apart from everything else, so 0 (the default) writes the dataset it always did
+    no_audio: float = 0.0
+    no_video: float = 0.0
 
     def __post_init__(self) -> None:
         check_seed("seed", self.seed)
+        for name in ("no_audio", "no_video"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+                raise ValueError(f"{name}={v!r}; expected a share of clips in [0, 1]")
+        if self.no_audio + self.no_video > 1.0:
+            raise ValueError(f"no_audio={self.no_audio} + no_video={self.no_video} > 1; expected at most 1 (a clip "
+                             "keeps at least one stream)")
         rel = self.reliability
         if (not isinstance(rel, (tuple, list)) or len(rel) != 3
                 or not all(isinstance(r, (int, float)) and not isinstance(r, bool) and 0.0 <= r <= 1.0 for r in rel)):
@@ -49,6 +62,23 @@ class SynthConfig:
                 f"fps={self.fps}, seconds={self.seconds}, sample_rate={self.sample_rate}; "
                 "expected fps >= 1, seconds > 0, sample_rate >= 8000"
             )
+
+
+#: fields left out of synth_config.json at their default, so roots written before them stay valid
+_NEW_FIELDS = {"no_audio": 0.0, "no_video": 0.0}
+
+
+def config_dict(cfg: SynthConfig) -> dict:
+    """What ``synth_config.json`` holds for ``cfg``."""
+    d = dataclasses.asdict(cfg)
+    return {k: v for k, v in d.items() if not (k in _NEW_FIELDS and v == _NEW_FIELDS[k])}
+
+
+def dropped_streams(cfg: SynthConfig, n: int) -> list[str | None]:
+    """Per clip (in plan order), the stream it is written without (``audio``, ``video``) or None:
+    a share ``no_video`` and ``no_audio`` of clips, from a generator of its own (seed, 0x6d)."""
+    u = np.random.default_rng([cfg.seed, 0x6D]).random(n)
+    return ["video" if x < cfg.no_video else "audio" if x < cfg.no_video + cfg.no_audio else None for x in u]
 
 
 def synth_config(data: DataConfig) -> SynthConfig:
@@ -72,7 +102,7 @@ def check_synthetic_root(data: DataConfig) -> None:
     made = Path(data.root) / "synth_config.json"
     if not made.is_file():
         return
-    want = json.loads(json.dumps(dataclasses.asdict(synth_config(data))))  # as the file holds it (lists)
+    want = json.loads(json.dumps(config_dict(synth_config(data))))  # as the file holds it (lists)
     have = json.loads(made.read_text())
     diff = {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
     if diff:

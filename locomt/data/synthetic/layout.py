@@ -17,7 +17,8 @@
 
 IDs are 11 characters of ``[A-Za-z0-9_-]``, one in ten starting with ``-``. One clip in ten is
 shorter than the nominal length (3/4 of it), like AudioSet segments cut at the end of a video;
-one AudioSet start time in twenty is not a whole second. Every file is written under
+one AudioSet start time in twenty is not a whole second. ``no_audio``/``no_video`` (default 0) write a
+share of the clips without their audio or video track (:func:`~locomt.data.synthetic.config.dropped_streams`). Every file is written under
 a temporary name and renamed when complete, so a killed run never leaves a finished-looking clip.
 
 What each clip shows and which labels it gets is :mod:`locomt.data.synthetic.rule` (AudioSet layout)
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +37,7 @@ import pandas as pd
 
 from locomt.data.synthetic import clips, pairs, rule
 from locomt.data.synthetic.clips import write_clip
-from locomt.data.synthetic.config import SynthConfig
+from locomt.data.synthetic.config import SynthConfig, config_dict, dropped_streams
 from locomt.data.synthetic.rule import AUDIOSET_CLASSES
 from locomt.io import atomic_write_text
 
@@ -101,7 +101,7 @@ def generate(out: str | os.PathLike, cfg: SynthConfig, progress: bool = True, ov
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg_path = out / "synth_config.json"
-    cfg_text = json.dumps(asdict(cfg), indent=2, sort_keys=True) + "\n"
+    cfg_text = json.dumps(config_dict(cfg), indent=2, sort_keys=True) + "\n"
     if cfg_path.exists() and cfg_path.read_text() != cfg_text and not overwrite:
         raise ValueError(
             f"{out} holds a synthetic dataset made with {cfg_path.read_text().strip()!r}; expected the same "
@@ -115,11 +115,12 @@ def generate(out: str | os.PathLike, cfg: SynthConfig, progress: bool = True, ov
     columns = (TextColumn("[bold]synth {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, disable=not progress) as bar:
         task = bar.add_task(cfg.layout, total=len(items))
-        for it in items:
+        for it, dropped in zip(items, dropped_streams(cfg, len(items))):
             path = media / it["file"]
             if not (reuse and path.exists()):
                 _, video, audio, _ = RULES[cfg.layout]
-                write_clip(path, video(it["clip"], cfg.size, cfg.fps), audio(it["clip"], cfg.sample_rate), cfg.fps,
+                write_clip(path, None if dropped == "video" else video(it["clip"], cfg.size, cfg.fps),
+                           None if dropped == "audio" else audio(it["clip"], cfg.sample_rate), cfg.fps,
                            cfg.sample_rate)
             bar.advance(task)
     if cfg.layout == "audioset":
