@@ -37,15 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    import pandas as pd
-    from rich import box, get_console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
-
     from locomt.config import load_config
-    from locomt.io import atomic_write_csv
-    from locomt.robustness import (COLUMNS, CONFIG_FILE, evaluate_run, find_runs, missing_sets, parse_missing, plot,
-                                   primary_metric)
+    from locomt.robustness import CONFIG_FILE, find_runs, missing_sets, parse_missing
 
     runs = list(dict.fromkeys(r for s in args.sources for r in find_runs(s)))
     configs = [load_config(r / CONFIG_FILE) for r in runs]
@@ -55,6 +48,14 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"run {r} has modalities {', '.join(c.data.modalities)}; expected those of {runs[0]} "
                              f"({', '.join(modalities)})")
     sets = parse_missing(args.missing, modalities) if args.missing else missing_sets(modalities)
+    import pandas as pd
+    from rich import box, get_console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from locomt.io import atomic_write_csv
+    from locomt.robustness import COLUMNS, evaluate_run, plot, primary_metric
+
     out = Path(args.out or Path("results") / configs[0].name)
     console = get_console()
     rows = []

@@ -20,11 +20,12 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
-from locomt.runs.checkpoints import BEST, CHECKPOINT_DIR, LAST
-from locomt.runs.fit import CONFIG_FILE
-from locomt.runs.record import METRICS_FILE
+from locomt.runs.record import CONFIG_FILE, METRICS_FILE
+
+if TYPE_CHECKING:
+    import pandas as pd
 COLUMNS = ("run", "label", "backbone", "pattern", "seed", "missing", "metric", "value", "complete", "drop",
            "left_out", "gflops", "gflops_missing")
 
@@ -62,6 +63,8 @@ def is_run(path: Path) -> bool:
 
 def checkpoint(run: Path) -> Path:
     """The checkpoint a run's test metrics come from: ``best.ckpt``, else ``last.ckpt``."""
+    from locomt.runs.checkpoints import BEST, CHECKPOINT_DIR, LAST
+
     for name in (f"{BEST}.ckpt", LAST):
         if (run / CHECKPOINT_DIR / name).is_file():
             return run / CHECKPOINT_DIR / name
@@ -74,6 +77,8 @@ def find_runs(source: str | Path) -> list[Path]:
     ``pareto.csv`` (its Pareto rows' ``run`` column, relative to the working directory or the CSV)."""
     path = Path(source)
     if path.is_file() and path.suffix == ".csv":
+        import pandas as pd
+
         df = pd.read_csv(path, dtype={"run": str}, keep_default_na=False)
         if "run" not in df.columns:
             raise ValueError(f"{path}: no 'run' column; expected a sweep's pareto.csv or trials.csv")

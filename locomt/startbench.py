@@ -61,6 +61,7 @@ CONFIG_ERRORS: dict[str, tuple[str, ...]] = {
     "locomt.inspect_checkpoint": ("--set", BAD_VALUE),
     "locomt.prepare": ("--config", CONFIG, BAD_VALUE),
     "locomt.report": ("no-such-folder",),
+    "locomt.robust": ("no-such-run", "--missing", "smell"),
     "locomt.searchbench": ("--budget-epochs", "4", "--set", BAD_VALUE),
     "locomt.startbench": ("--repeats", "0"),
     "locomt.sweep": ("--set", BAD_VALUE),

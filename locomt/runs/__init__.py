@@ -4,14 +4,26 @@ metrics go (``loggers``: csv, TensorBoard, MLflow), and what makes a run safe to
 checks before any output (``preflight``), checkpoints (``checkpoints``), the metrics log
 (``history``) and position-seeded randomness (``reproducible``)."""
 
-from locomt.runs.cache import epoch_values, train_cached, value_at
-from locomt.runs.checkpoints import CheckpointError
-from locomt.runs.fit import RunFinished, new_run_dir, quiet_lightning, resolve_precision, resume_checkpoint, train
-from locomt.runs.preflight import check_memory, check_splits, check_trainer
-from locomt.runs.keys import canonical_config, config_key
-from locomt.runs.record import METRICS_FILE, RunRecord
+from importlib import import_module
+
+# name -> the module of the package that holds it, imported on first use (``from locomt.runs import
+# train``): ``locomt.runs.record`` and ``keys`` stay free of torch, so reading a run's files does not
+# wait for Lightning
+_HOMES = {
+    "epoch_values": "cache", "train_cached": "cache", "value_at": "cache", "CheckpointError": "checkpoints",
+    "RunFinished": "fit", "new_run_dir": "fit", "quiet_lightning": "fit", "resolve_precision": "fit",
+    "resume_checkpoint": "fit", "train": "fit", "check_memory": "preflight", "check_splits": "preflight",
+    "check_trainer": "preflight", "canonical_config": "keys", "config_key": "keys", "METRICS_FILE": "record",
+    "RunRecord": "record",
+}
 
 __all__ = [
     "METRICS_FILE", "CheckpointError", "RunFinished", "RunRecord", "canonical_config", "epoch_values", "value_at", "check_memory", "check_splits",
     "check_trainer", "config_key", "new_run_dir", "quiet_lightning", "resolve_precision", "resume_checkpoint", "train", "train_cached",
 ]
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        return getattr(import_module(f"locomt.runs.{_HOMES[name]}"), name)
+    raise AttributeError(f"module 'locomt.runs' has no attribute {name!r}")

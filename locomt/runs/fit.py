@@ -40,11 +40,10 @@ from locomt.runs.checkpoints import (BEST, CHECKPOINT_DIR, LAST, AtomicCheckpoin
 from locomt.runs.history import METRICS_CSV
 from locomt.runs.loggers import build_loggers, clear_logs, log_files, where_logs_are
 from locomt.runs.preflight import check_memory, check_splits, check_trainer, trainer_errors
-from locomt.runs.record import METRICS_FILE, RunRecord
+from locomt.runs.record import CONFIG_FILE, METRICS_FILE, RunRecord
 from locomt.runs.reproducible import PositionSeeds
 from locomt.task import MultimodalTask, monitor_metric
 
-CONFIG_FILE = "config.yaml"
 # A resumed run's checkpoint folder holds its checkpoints: that is the point
 warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* exists and is not empty.*")
 # Lightning's own use of a deprecated torch pytree API (not ours to fix)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from locomt.io import atomic_write_text
 
+CONFIG_FILE = "config.yaml"  # a run directory's config (written by locomt.runs.fit)
 METRICS_FILE = "metrics.json"
 FORMAT = 2
 
