@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     part = df[df["metric"] == metric]
     table = Table(title=f"{title} ({metric} in %, drop from complete in points)", title_justify="left",
                   box=box.SIMPLE_HEAD)
-    for col in ("run", "label", "seed"):
+    for col in ("run", "label", "seed", "modality dropout"):
         table.add_column(col, overflow="fold")
     names = list(dict.fromkeys(part["missing"]))
     for s in names:
@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         g = g.set_index("missing")
         cells = [f"{100 * g.loc[s, 'value']:.1f}" + ("" if not s else f" ({-100 * g.loc[s, 'drop']:+.1f})")
                  for s in names]
-        table.add_row(Path(run).name, g["label"].iloc[0], str(g["seed"].iloc[0]), *cells)
+        table.add_row(Path(run).name, g["label"].iloc[0], str(g["seed"].iloc[0]), g["modality_dropout"].iloc[0] or "-",
+                      *cells)
     console.print(table)
     console.print(f"wrote {out / 'robustness.csv'} and {out / 'robustness.png'}")
     return 0

@@ -7,7 +7,8 @@ presence mask of :mod:`locomt.models.backbones`, so each backbone handles it as 
 example that then has nothing left (an item stored without the one modality that remains) is left
 out of that row's metrics and counted in ``left_out``.
 
-One row per run, missing set and test metric (accuracy and macro F1, or mAP; not the loss): ``run``, ``label``, ``backbone``, ``pattern``, ``seed``,
+One row per run, missing set and test metric (accuracy and macro F1, or mAP; not the loss): ``run``,
+``label``, ``backbone``, ``pattern``, ``seed``, ``modality_dropout`` (the run's ``data.modality_dropout`` as ``name=p`` pairs; ``""`` when off),
 ``missing`` (``+``-joined names; ``""`` for the complete input), ``metric`` (``test/acc`` ...),
 ``value``, ``complete`` (the metric on the complete input), ``drop`` (complete - value), ``left_out``,
 ``gflops`` (analytic, complete input) and ``gflops_missing`` (analytic, input without the missing set:
@@ -18,16 +19,15 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from locomt.runs.record import CONFIG_FILE, METRICS_FILE
 
 if TYPE_CHECKING:
     import pandas as pd
-COLUMNS = ("run", "label", "backbone", "pattern", "seed", "missing", "metric", "value", "complete", "drop",
-           "left_out", "gflops", "gflops_missing")
+
+COLUMNS = ("run", "label", "backbone", "pattern", "seed", "modality_dropout", "missing", "metric", "value", "complete",
+           "drop", "left_out", "gflops", "gflops_missing")
 
 
 def missing_sets(modalities: tuple[str, ...] | list[str]) -> list[tuple[str, ...]]:
@@ -133,6 +133,7 @@ def evaluate_run(run: Path, sets: list[tuple[str, ...]], progress: Any = None) -
                         enable_progress_bar=False, enable_model_summary=False,
                         precision=resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator))
     label = record.backbone + (f" {record.pattern}" if record.pattern else "")
+    dropout = ",".join(f"{k}={v:g}" for k, v in cfg.data.modality_dropout.items())
     results: dict[tuple[str, ...], tuple[dict[str, float], int]] = {}
     for absent in [(), *sets]:
         task.eval_absent, task.eval_left_out = absent, 0
@@ -146,7 +147,7 @@ def evaluate_run(run: Path, sets: list[tuple[str, ...]], progress: Any = None) -
     for absent, (metrics, left_out) in results.items():
         for metric, value in metrics.items():
             rows.append({"run": str(run), "label": label, "backbone": record.backbone, "pattern": record.pattern,
-                         "seed": record.seed, "missing": "+".join(absent), "metric": metric, "value": value,
+                         "seed": record.seed, "modality_dropout": dropout, "missing": "+".join(absent), "metric": metric, "value": value,
                          "complete": complete[metric], "drop": complete[metric] - value, "left_out": left_out,
                          "gflops": analytic_cost(mcfg).gflops, "gflops_missing": analytic_cost(mcfg, absent).gflops})
     return rows
@@ -175,7 +176,7 @@ def plot(df: pd.DataFrame, path: Path, title: str) -> None:
     for k, (label, seed, run) in enumerate(runs):
         rows = part[part["run"] == run].set_index("missing")
         ax.bar([i + k * width for i in range(len(sets))], [rows.loc[s, "value"] for s in sets], width,
-               label=f"{label} (seed {seed})")
+               label=f"{label} (seed {seed}; {Path(run).name})")
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(sets))],
                   ["complete" if not s else "without " + s for s in sets], rotation=20, ha="right")
     ax.set(ylabel=metric, title=title)

@@ -63,7 +63,7 @@ def test_robustness_of_a_run(runs, tmp_path, capsys):
     assert acc.nunique() > 1  # removing modalities changes the answers
     gf = df.drop_duplicates("missing").set_index("missing")
     assert (gf.loc[["video", "audio", "text"], "gflops_missing"] < gf.loc["", "gflops"]).all()
-    assert (df["left_out"] == 0).all() and set(df["backbone"]) == {"locomt"}
+    assert (df["left_out"] == 0).all() and set(df["backbone"]) == {"locomt"} and set(df["modality_dropout"]) == {""}
 
 
 @pytest.mark.slow
