@@ -94,7 +94,7 @@ def test_an_unknown_choice_lists_the_accepted_ones(key, check, is_list):
     (["data.dataset=audioset"], "data.modalities holds 'text' but AudioSet has no text"),
     (["data.synthetic={n: 1}"], "data.synthetic.n=1; expected at least 3 clips"),
     (["data.modalities=[video, video]"], "without repeats"),
-    (["data.dataset=kinetics"], "data.dataset 'kinetics' is unknown; expected one of audioset, medvidcl, manifest"),
+    (["data.dataset=kinetics"], "data.dataset='kinetics': expected one of audioset, medvidcl, manifest"),
     (["data.dataset=manifest", "data.synthetic={n: 30}"], "data.synthetic={'n': 30}: layout 'manifest'"),
     (["trainer.devices=[0, 0]"], "trainer.devices=[0, 0]"),
     (["data.modality_dropout={sound: 0.5}"], "data.modality_dropout.sound: expected one of data.modalities"),

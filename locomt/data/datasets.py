@@ -169,7 +169,7 @@ def get_dataset(name: str) -> Dataset:
     try:
         return _DATASETS[name]
     except KeyError:
-        raise ValueError(f"data.dataset {name!r} is unknown; expected one of {', '.join(_DATASETS)}") from None
+        raise ValueError(f"data.dataset={name!r}: expected one of {', '.join(_DATASETS)}") from None
 
 
 def check_data(data: DataConfig) -> Dataset:
