@@ -320,7 +320,7 @@ def best_front_markdown(scores: pd.DataFrame, best: float, best_test: float, n_f
              "|---|---|---|---|---|---|---|---|"]
     for strategy, g in scores.groupby("strategy", sort=False):
         seeds = sorted(g["seed"])
-        span = f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else " ".join(map(str, seeds))
+        span = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else " ".join(map(str, seeds))
         paired = g.dropna(subset=["reference_test_hypervolume"])
         versus = (f"{int((paired['test_hypervolume_at_end'] >= paired['reference_test_hypervolume']).sum())} of "
                   f"{len(paired)}" if len(paired) and strategy != REFERENCE else "-")
