@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             add(study, row, v)
             cand = _candidates(ps, study, generator)
             g = ps.gflops(cand)
-            rows.append({"preset": args.preset, "generator": generator, "proposal": k, "observations": len(study.trials) - 1,
+            rows.append({"preset": args.preset, "generator": generator, "index": k,
+                         "observations": len(study.trials) - 1,
                          "wall_s": wall, "cpu_s": cpu_s, "candidates": len(cand),
                          "share_cheapest_1pct": float((g <= cheap_1pct).mean()),
                          "n_cheapest_1pct": int((g <= cheap_1pct).sum()),
@@ -121,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                          "proposal_value": float(v[0])})
             console.print(f"{generator} #{k}: {wall:.2f} s wall, {cpu_s:.2f} s CPU; {len(cand)} candidates, "
                           f"{rows[-1]['n_cheapest_1pct']} in the cheapest 1 %; proposed {pattern} "
-                          f"({rows[-1]['proposal_gflops']:.1f} GFLOPs, value {v[0]:.3f})", markup=False, highlight=False)
+                          f"({rows[-1]['proposal_gflops']:.1f} GFLOPs, value {v[0]:.3f})",
+                          markup=False, highlight=False)
     df = pd.DataFrame(rows)
     console.print(f"machine: {machine_description()}", markup=False, highlight=False)
     for generator, g in df.groupby("generator", sort=False):

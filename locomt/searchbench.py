@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="more studies of the same task (folders of <strategy>-seed<k>/trials.csv) whose configurations "
                         "join the best-known front without being scored (repeatable)")
     p.add_argument("--at-epochs", type=float,
-                   help="epochs at which studies are scored against the best-known front (default a third of the budget)")
+                   help="epochs at which studies are scored against the best-known front "
+                        "(default a third of the budget)")
     return p
 
 
@@ -88,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         known.append(more)
     full_epochs = int(trials["fidelity"].max()) if trials["fidelity"].notna().any() else None
     for path in write_outputs(out, curves, rank, args.budget_epochs, metric, command, machine_description(),
-                              full_epochs, trials=pd.concat(known, ignore_index=True), reference=reference, at_epochs=args.at_epochs):
+                              full_epochs, trials=pd.concat(known, ignore_index=True), reference=reference,
+                              at_epochs=args.at_epochs):
         console.print(f"wrote {path}", markup=False, highlight=False)
     console.print((out / "summary.md").read_text(), markup=False, highlight=False)
     return 0

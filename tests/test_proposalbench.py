@@ -12,7 +12,7 @@ def test_proposalbench_times_proposals_of_both_generators(tmp_path):
     assert run_cli(main, ["--preset", "medvidcl-tiny", "--observations", "12", "--proposals", "2",
                           "--csv", str(out)]) == 0
     df = pd.read_csv(out)
-    assert list(df.generator) == ["random", "random", "mutate", "mutate"]
+    assert list(df.generator) == ["random", "random", "mutate", "mutate"] and list(df["index"]) == [0, 1, 0, 1]
     assert (df.wall_s > 0).all() and (df.cpu_s >= 0).all() and list(df.observations) == [12, 13, 12, 13]
     assert (df.cheapest_candidate_gflops >= df.cheapest_pattern_gflops - 1e-12).all()
     assert df.share_cheapest_1pct.between(0, 1).all() and df.proposal_value.between(0.34, 0.99).all()

@@ -265,7 +265,8 @@ def score_against_best(curves: pd.DataFrame, best: float, at_epochs: float, refe
                      "share_at_end": float(c["hypervolume"].iloc[-1]) / best if len(c) else 0.0,
                      "test_hypervolume_at_end": float(c["test_hypervolume"].iloc[-1]) if len(c) else 0.0,
                      "reference_epochs": int(ref["cum_epochs"].max()) if len(ref) else None,
-                     "reference_test_hypervolume": float(ref["test_hypervolume"].iloc[-1]) if len(ref) else float("nan")})
+                     "reference_test_hypervolume": (float(ref["test_hypervolume"].iloc[-1]) if len(ref)
+                                                    else float("nan"))})
     return pd.DataFrame(rows)
 
 
@@ -277,8 +278,9 @@ def plot_against_best(curves: pd.DataFrame, best: float, path: Path, title: str)
     end = float(curves["cum_epochs"].max())
     grid = np.linspace(0, end, 400)
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
-    for ax, column, scale, label in [(axes[0], "hypervolume", best, "share of the best-known front's validation hypervolume"),
-                                     (axes[1], "test_hypervolume", 1.0, "test hypervolume of the validation front")]:
+    panels = [(axes[0], "hypervolume", best, "share of the best-known front's validation hypervolume"),
+              (axes[1], "test_hypervolume", 1.0, "test hypervolume of the validation front")]
+    for ax, column, scale, label in panels:
         for k, (strategy, part) in enumerate(curves.groupby("strategy", sort=False)):
             per_seed = np.array([[value_at(c, x, column) / scale for x in grid] for _, c in part.groupby("seed")])
             full = ~np.isnan(per_seed).any(axis=0)
@@ -309,7 +311,8 @@ def best_front_markdown(scores: pd.DataFrame, best: float, best_test: float, n_f
 
     lines = ["## Against the best-known front", "",
              f"The best-known front of this task: the validation front of every distinct configuration any study "
-             f"here (and in any --known folder) trained to full fidelity ({n_full} configurations, {n_front} on the front); validation "
+             f"here (and in any --known folder) trained to full fidelity ({n_full} configurations, {n_front} on "
+             "the front); validation "
              f"hypervolume **{best:.4f}**, test hypervolume of the configurations it picks {best_test:.4f}. "
              "Recomputed from the studies' `trials.csv` each time (`scores.csv`, `best_front.csv`). Per strategy: "
              "mean (min..max) over seeds; a study that stopped before "
@@ -320,12 +323,14 @@ def best_front_markdown(scores: pd.DataFrame, best: float, best_test: float, n_f
              "|---|---|---|---|---|---|---|---|"]
     for strategy, g in scores.groupby("strategy", sort=False):
         seeds = sorted(g["seed"])
-        span = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else " ".join(map(str, seeds))
+        run = seeds == list(range(seeds[0], seeds[-1] + 1))
+        span = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}" if run else " ".join(map(str, seeds))
         paired = g.dropna(subset=["reference_test_hypervolume"])
         versus = (f"{int((paired['test_hypervolume_at_end'] >= paired['reference_test_hypervolume']).sum())} of "
                   f"{len(paired)}" if len(paired) and strategy != REFERENCE else "-")
-        lines.append(f"| {strategy} | {len(g)} ({span}) | {g['epochs'].min()}..{g['epochs'].max()} | {stat(g['share_at'])} "
-                     f"| {stat(g['share_at_end'])} | {stat(g['test_hypervolume_at'])} | {stat(g['test_hypervolume_at_end'])} "
+        lines.append(f"| {strategy} | {len(g)} ({span}) | {g['epochs'].min()}..{g['epochs'].max()} "
+                     f"| {stat(g['share_at'])} | {stat(g['share_at_end'])} | {stat(g['test_hypervolume_at'])} "
+                     f"| {stat(g['test_hypervolume_at_end'])} "
                      f"| {versus} |")
     return lines
 
