@@ -25,18 +25,19 @@ import shlex
 import sys
 from pathlib import Path
 
-from locomt.config import experiment_path
 from locomt.constraints import check_seed
 from locomt.experiment import load_experiment
 from locomt.io import run_cli
-from locomt.search.space import load_space, space_path
-from locomt.search.strategies import STRATEGIES
+from locomt.search.space import load_space
+from locomt.search.strategies import STRATEGIES, bench_files
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m locomt.searchbench", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", default="synthetic-medvidcl", help="experiments/ and sweeps/DATASET.yaml")
+    p.add_argument("--dataset", default="synthetic-medvidcl",
+                   help="the task: experiments/ and sweeps/DATASET-bench.yaml (the benchmark's frozen copy) where "
+                        "they exist, else DATASET.yaml; output results/searchbench/DATASET")
     p.add_argument("--config", help="another experiment YAML")
     p.add_argument("--space", help="another search space YAML")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -48,6 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="configurations in ranking.csv and the Kendall tau (default 24)")
     p.add_argument("--enqueue", action="store_true", help="enqueue the space's baselines and presets in every study")
     p.add_argument("--out", help="output folder (default results/searchbench/DATASET)")
+    p.add_argument("--rescore", action="store_true",
+                   help="train nothing: score every study already in OUT from its trials.csv and rewrite the outputs")
+    p.add_argument("--known", action="append", default=[], metavar="DIR",
+                   help="more studies of the same task (folders of <strategy>-seed<k>/trials.csv) whose configurations "
+                        "join the best-known front without being scored (repeatable)")
+    p.add_argument("--at-epochs", type=float,
+                   help="epochs at which studies are scored against the best-known front "
+                        "(default a third of the budget)")
     return p
 
 
@@ -59,23 +68,38 @@ def main(argv: list[str] | None = None) -> int:
                          "least 1 epoch and 2 patterns, and at least one seed")
     for seed in args.seeds:  # checked before any study is made
         check_seed("--seeds", seed)
-    sp = load_space(args.space or space_path(args.dataset))  # a bad space or config answers before the heavy imports
-    load_experiment(args.config or experiment_path(args.dataset), [*sp.overrides, *args.overrides])
-    from locomt.search.benchmark import collect, ranking, run_benchmark, write_outputs
+    bench_config, bench_space = bench_files(args.dataset)
+    config, space = args.config or bench_config, args.space or bench_space
+    sp = load_space(space)  # a bad space or config answers before the heavy imports
+    load_experiment(config, [*sp.overrides, *args.overrides])
+    from locomt.search.benchmark import collect_folders, ranking, run_benchmark, write_outputs
     from locomt.search.workers import console, quiet_libraries
     from locomt.timing import machine_description
 
     quiet_libraries()
+    import numpy as np
+    import pandas as pd
+
     out = Path(args.out or Path("results") / "searchbench" / args.dataset)
     command = shlex.join(["python", "-m", "locomt.searchbench", *argv])
-    studies = run_benchmark(args.dataset, args.strategies, args.seeds, args.budget_epochs, out, command,
-                            config=args.config, space=args.space, overrides=args.overrides,
-                            enqueue=args.enqueue, progress=console.is_terminal)
-    curves, trials, metric = collect(studies)
-    rank = ranking(trials, metric, args.rank_patterns)
+    if not args.rescore:
+        run_benchmark(args.dataset, args.strategies, args.seeds, args.budget_epochs, out, command,
+                      config=config, space=space, overrides=args.overrides,
+                      enqueue=args.enqueue, progress=console.is_terminal)
+    # every study in OUT, this run's and earlier ones', from the files each leaves (trials.csv, sweep.json)
+    curves, trials, metric, reference = collect_folders(out)
+    rank = ranking(trials, metric, args.rank_patterns, earlier=out / "ranking.csv")
+    known = [trials]
+    for folder in args.known:
+        _, more, _, theirs = collect_folders(Path(folder))
+        if not np.allclose(theirs, reference, rtol=1e-9, atol=0):
+            raise ValueError(f"--known {folder}: reference point {theirs}, and the studies of {out} have {reference}; "
+                             "expected studies of the same task")
+        known.append(more)
     full_epochs = int(trials["fidelity"].max()) if trials["fidelity"].notna().any() else None
     for path in write_outputs(out, curves, rank, args.budget_epochs, metric, command, machine_description(),
-                              full_epochs):
+                              full_epochs, trials=pd.concat(known, ignore_index=True), reference=reference,
+                              at_epochs=args.at_epochs):
         console.print(f"wrote {path}", markup=False, highlight=False)
     console.print((out / "summary.md").read_text(), markup=False, highlight=False)
     return 0

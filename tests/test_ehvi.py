@@ -153,3 +153,65 @@ def test_two_workers_proposing_at_once_do_not_take_one_pattern(default_space, mo
         study._storage.set_trial_system_attr(study.ask()._trial_id, CLAIM, name)
     sampler = EHVISampler(shared, "val/acc", seed=0)
     assert {sampler.propose(study) for _ in range(40)} == set(names[30:])
+
+
+# ------------------------------------------------------------------ a space too large to list (issue 22)
+def test_anchors_are_the_cheapest_pattern_of_each_view_mix(default_space):
+    cfg, ps = default_space
+    rows = ps.candidates(np.random.default_rng(0))  # every pattern of 35^3
+    gflops = ps.gflops(rows)
+    views = (ps.features(rows).reshape(len(rows), 3, 4) > 0)  # per pattern and layer, the views it uses
+    anchors = ps.anchors()
+    assert len(anchors) == 15  # every non-empty set of the 4 views
+    for row in anchors:
+        used = ps.features(row[None]).reshape(3, 4)[0] > 0
+        same = (views == used).all(axis=(1, 2))  # every layer using exactly those views
+        assert ps.gflops(row[None])[0] == pytest.approx(gflops[same].min(), rel=0, abs=1e-15)
+    assert ps.gflops(anchors).min() == pytest.approx(gflops.min(), rel=0, abs=1e-15)
+
+
+def test_neighbours_move_one_head_of_one_layer(default_space):
+    _, ps = default_space
+    row = ps.rows(["2s+1va+1vt/4va/1s+1vt+2at"])
+    near = ps.neighbours(row)
+    counts = lambda r: np.rint(ps.features(r).reshape(len(r), 3, 4) * 4).astype(int)
+    diff = np.abs(counts(near) - counts(row)).sum(axis=2)  # per neighbour and layer
+    assert ((diff > 0).sum(axis=1) == 1).all() and (diff.sum(axis=1) == 2).all()
+    assert len(near) == len(np.unique(near, axis=0)) == 9 + 3 + 9  # moves from 3, 1 and 3 occupied views
+    assert (counts(near).sum(axis=2) == 4).all()
+
+
+def test_drawn_candidates_add_the_fronts_neighbours_and_the_anchors(default_space):
+    cfg, _ = default_space
+    large = load_config(CONFIG.parent / "synthetic-medvidcl-large.yaml")
+    ps = PatternSpace(large, "counts", n_classes=5, vocab_size=None)
+    assert ps.size == 84 ** 4 > 10 ** 7
+    front = ps.rows(["6s/3s+3va/2va+2vt+2at/6at", "6va"])
+    plain = ps.candidates(np.random.default_rng(3), limit=2000)
+    mixed = ps.candidates(np.random.default_rng(3), limit=2000, around=front)
+    as_set = lambda r: set(map(tuple, r))
+    assert as_set(plain) < as_set(mixed)  # the same draw, and more
+    assert as_set(ps.neighbours(front)) <= as_set(mixed) and as_set(ps.anchors()) <= as_set(mixed)
+    assert len(mixed) == len(np.unique(mixed, axis=0))
+    assert (mixed == np.unique(mixed, axis=0)).all()  # the same order as np.unique's
+
+
+def test_a_proposal_in_a_large_space_can_be_a_neighbour_of_the_front():
+    large = load_config(CONFIG.parent / "synthetic-medvidcl-large.yaml")
+    ps = PatternSpace(large, "counts", n_classes=5, vocab_size=None)
+    # the metric rewards one exact pattern's neighbourhood: 50,000 uniform draws of 5e7 almost never hold it
+    target = ps.rows(["5at+1va/5at+1va/5at+1vt/5at+1vt"])[0]
+    score = lambda rows: 0.95 - 0.05 * np.abs(ps.features(rows) - ps.features(target[None])).sum(axis=1)
+    seen = np.concatenate([ps.rows(["6at/6at/5at+1vt/5at+1vt"]), ps.candidates(np.random.default_rng(0), limit=40)])
+    found = {}
+    for mutate in (False, True):
+        study = optuna.create_study(directions=["maximize", "minimize"])
+        study.set_user_attr("chance", 0.2)
+        study.set_user_attr("reference_gflops", float(ps.gflops(seen).max() * 1.1))
+        for name, v, g in zip(ps.names(seen), score(seen), ps.gflops(seen)):
+            study.add_trial(optuna.trial.create_trial(
+                params={"i": len(study.trials)}, distributions={"i": optuna.distributions.IntDistribution(0, 10**6)},
+                values=[float(v), float(g)], user_attrs={"pattern": name, "gflops": float(g), "fidelity": 10}))
+        rows = ps.rows([EHVISampler(ps, "val/acc", seed=0, mutate=mutate).propose(study)])
+        found[mutate] = float(score(rows)[0])
+    assert found[True] > found[False]

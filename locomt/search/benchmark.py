@@ -13,6 +13,7 @@ would have got).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import matplotlib
@@ -30,14 +31,34 @@ from locomt.search.strategies import REFERENCE, STRATEGIES, space_changes, study
 from locomt.search.study import find_study  # noqa: E402
 from locomt.search.workers import run_workers  # noqa: E402
 
-CURVE_COLUMNS = ["strategy", "seed", "number", "epochs", "cum_epochs", "n_configurations", "n_full", "hypervolume"]
+CURVE_COLUMNS = ["strategy", "seed", "number", "epochs", "cum_epochs", "n_configurations", "n_full", "hypervolume",
+                 "test_hypervolume"]
+
+
+def front_test_hypervolume(points: list[tuple[float, float, float]], chance: float, ref_gflops: float) -> float:
+    """The test hypervolume of the configurations a validation front picks: of ``(validation metric,
+    test metric, GFLOPs)`` points, those on the validation front inside the reference box (metric
+    above ``chance``, GFLOPs below ``ref_gflops``), scored by their test metric (NaN if one of them has
+    none). What a user who chose by validation gets on data no choice saw."""
+    from locomt.search.fidelity import front_ranks
+
+    inside = [(v, t, g) for v, t, g in points if v > chance and g < ref_gflops]
+    if not inside:
+        return 0.0
+    on_front = front_ranks([(v, g) for v, _, g in inside]) == 0
+    picked = [(t, g) for (_, t, g), keep in zip(inside, on_front) if keep]
+    if any(not np.isfinite(t) for t, _ in picked):
+        return float("nan")
+    return hypervolume(picked, chance, ref_gflops)
 
 
 def compute_curve(trials: pd.DataFrame, metric: str, chance: float, ref_gflops: float) -> pd.DataFrame:
     """Hypervolume of the full-fidelity front after each finished trial, against cumulative epochs;
     ``n_configurations`` counts the configurations evaluated so far (trials charged anything that are
-    neither repeats nor promotions of a paused configuration), ``n_full`` those at full fidelity."""
+    neither repeats nor promotions of a paused configuration), ``n_full`` those at full fidelity;
+    ``test_hypervolume`` is :func:`front_test_hypervolume` of the same front (NaN without a test metric)."""
     rows, points, cum, n_configurations = [], [], 0, 0
+    test = test_metric(metric)
     done = trials[trials["state"].isin(["COMPLETE", "PRUNED"])].sort_values("number")
     for _, r in done.iterrows():
         repeat = pd.notna(r.get("duplicate_of"))
@@ -45,10 +66,12 @@ def compute_curve(trials: pd.DataFrame, metric: str, chance: float, ref_gflops: 
         cum += epochs
         n_configurations += epochs > 0 and pd.isna(r.get("promoted_from"))
         if r["state"] == "COMPLETE" and not repeat:
-            points.append((float(r[metric]), float(r["gflops"])))
+            points.append((float(r[metric]), float(r[test]) if pd.notna(r.get(test)) else float("nan"),
+                           float(r["gflops"])))
         rows.append({"number": int(r["number"]), "epochs": cum - (rows[-1]["cum_epochs"] if rows else 0),
                      "cum_epochs": cum, "n_configurations": n_configurations, "n_full": len(points),
-                     "hypervolume": hypervolume(points, chance, ref_gflops)})
+                     "hypervolume": hypervolume([(v, g) for v, _, g in points], chance, ref_gflops),
+                     "test_hypervolume": front_test_hypervolume(points, chance, ref_gflops)})
     return pd.DataFrame(rows, columns=CURVE_COLUMNS[2:])
 
 
@@ -77,27 +100,6 @@ def compare(curves: pd.DataFrame, reference: str, budget: float) -> pd.DataFrame
                      "reference_hypervolume": target, "epochs_to_reference": need,
                      "share_of_budget": need / budget if np.isfinite(need) else float("inf")})
     return pd.DataFrame(rows)
-
-
-def plot_curves(curves: pd.DataFrame, budget: float, path: Path, title: str) -> Path:
-    """Hypervolume against epochs charged: the mean over seeds of each strategy as a step line, the
-    range over seeds shaded."""
-    grid = np.linspace(0, budget, 200)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for k, (strategy, part) in enumerate(curves.groupby("strategy", sort=False)):
-        per_seed = np.array([[hypervolume_at(c, x) for x in grid] for _, c in part.groupby("seed")])
-        ax.step(grid, per_seed.mean(0), where="post", color=f"C{k}",
-                label=f"{strategy} (mean of {len(per_seed)} seeds)")
-        ax.fill_between(grid, per_seed.min(0), per_seed.max(0), step="post", color=f"C{k}", alpha=0.15)
-    ax.set(xlabel="training epochs charged (one epoch = one pass over the training split)",
-           ylabel="hypervolume of the full-fidelity front", title=title, xlim=(0, budget))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=130, format="png")
-    plt.close(fig)
-    return path
 
 
 # ------------------------------------------------------------------ running the strategies
@@ -145,10 +147,161 @@ def collect(studies: list[tuple[str, int, Path]]) -> tuple[pd.DataFrame, pd.Data
     return pd.concat(curves, ignore_index=True), pd.concat(frames, ignore_index=True), metric
 
 
-def ranking(trials: pd.DataFrame, metric: str, n: int) -> pd.DataFrame:
+STUDY_FOLDER = re.compile(r"^(?P<strategy>.+)-seed(?P<seed>\d+)$")
+
+
+def collect_folders(root: Path) -> tuple[pd.DataFrame, pd.DataFrame, str, tuple[float, float]]:
+    """:func:`collect` from the files a study leaves, without its study.db: every ``trials.csv`` under
+    ``root`` (at any depth) in a folder named ``<strategy>-seed<k>``, with the reference point of its
+    ``sweep.json``. Returns (curves, trials with strategy and seed columns, the metric, the reference
+    point), every study of a task sharing one reference point."""
+    import json
+
+    curves, frames, metric, ref = [], [], "val/acc", None
+    for path in sorted(Path(root).rglob("trials.csv")):
+        folder = path.parent
+        match = STUDY_FOLDER.match(folder.name)
+        if match is None:
+            raise ValueError(f"{str(folder)!r}: expected a study folder named <strategy>-seed<k>")
+        info = json.loads((folder / "sweep.json").read_text()) if (folder / "sweep.json").is_file() else {}
+        point = info.get("reference") or {}
+        if "chance" not in point or "gflops" not in point:
+            raise ValueError(f"{str(folder / 'sweep.json')!r} records no reference point; expected one written by "
+                             "locomt.sweep's report")
+        here = (float(point["chance"]), float(point["gflops"]))
+        if ref is not None and not np.allclose(here, ref, rtol=1e-9, atol=0):
+            raise ValueError(f"{str(folder)!r}: reference point {here}, and other studies of this task have {ref}; "
+                             "expected one task per folder")
+        ref = here
+        trials = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        metric = next((c for c in trials.columns if c.startswith("val/") and "@" not in c), metric)
+        strategy, seed = match["strategy"], int(match["seed"])
+        curves.append(compute_curve(trials, metric, *ref).assign(strategy=strategy, seed=seed)[CURVE_COLUMNS])
+        frames.append(trials.assign(strategy=strategy, seed=seed, folder=str(folder)))
+    if not frames:
+        raise ValueError(f"no study (trials.csv) under {str(root)!r}")
+    return pd.concat(curves, ignore_index=True), pd.concat(frames, ignore_index=True), metric, ref
+
+
+def best_known_front(trials: pd.DataFrame, metric: str, chance: float, ref_gflops: float
+                     ) -> tuple[pd.DataFrame, float, float]:
+    """The best front known for a task: of every distinct configuration that any study trained to
+    full fidelity (COMPLETE, not a repeat; one row per run key), those on the validation front.
+    Returns (that front sorted by GFLOPs, its validation hypervolume, the test hypervolume of the
+    configurations it picks)."""
+    from locomt.search.fidelity import front_ranks
+
+    test = test_metric(metric)
+    full = trials[(trials["state"] == "COMPLETE") & trials["duplicate_of"].isna()].drop_duplicates("key")
+    if full.empty:
+        raise ValueError("no configuration trained to full fidelity in any study: no best-known front")
+    front = full[front_ranks(list(zip(full[metric], full["gflops"]))) == 0].sort_values("gflops")
+    points = [(float(v), float(t) if test in full and pd.notna(t) else float("nan"), float(g))
+              for v, t, g in zip(full[metric], full[test] if test in full else [np.nan] * len(full), full["gflops"])]
+    return (front.reset_index(drop=True), hypervolume(list(zip(full[metric], full["gflops"])), chance, ref_gflops),
+            front_test_hypervolume(points, chance, ref_gflops))
+
+
+def value_at(curve: pd.DataFrame, epochs: float, column: str) -> float:
+    """``column`` of a study's curve once it had been charged ``epochs`` (0 before its first trial;
+    NaN past the epochs it was charged in all: a study that stopped says nothing about later)."""
+    if not len(curve) or epochs > curve["cum_epochs"].max():
+        return float("nan")
+    seen = curve[curve["cum_epochs"] <= epochs]
+    return float(seen[column].iloc[-1]) if len(seen) else 0.0
+
+
+def score_against_best(curves: pd.DataFrame, best: float, at_epochs: float, reference: str = REFERENCE
+                       ) -> pd.DataFrame:
+    """Per strategy and seed: the share of the best-known front's validation hypervolume ``best``
+    reached after ``at_epochs`` epochs and at the study's end, the test hypervolume of its
+    validation front then, and that of full-training ``reference`` at its own end (same seed)."""
+    rows = []
+    for (strategy, seed), c in curves.groupby(["strategy", "seed"], sort=False):
+        c = c.sort_values("cum_epochs")
+        ref = curves[(curves["strategy"] == reference) & (curves["seed"] == seed)].sort_values("cum_epochs")
+        rows.append({"strategy": strategy, "seed": seed, "epochs": int(c["cum_epochs"].max()) if len(c) else 0,
+                     "share_at": value_at(c, at_epochs, "hypervolume") / best,
+                     "test_hypervolume_at": value_at(c, at_epochs, "test_hypervolume"),
+                     "share_at_end": float(c["hypervolume"].iloc[-1]) / best if len(c) else 0.0,
+                     "test_hypervolume_at_end": float(c["test_hypervolume"].iloc[-1]) if len(c) else 0.0,
+                     "reference_epochs": int(ref["cum_epochs"].max()) if len(ref) else None,
+                     "reference_test_hypervolume": (float(ref["test_hypervolume"].iloc[-1]) if len(ref)
+                                                    else float("nan"))})
+    return pd.DataFrame(rows)
+
+
+def plot_against_best(curves: pd.DataFrame, best: float, path: Path, title: str) -> Path:
+    """Two panels against epochs charged: the share of the best-known front's validation hypervolume,
+    and the test hypervolume of each study's validation front. Per strategy the mean over seeds as a
+    step line and the range (min-max) shaded, as far as every seed's study ran; past that each
+    seed's own line, thin, to where its study stopped (nothing is drawn past a study's end)."""
+    end = float(curves["cum_epochs"].max())
+    grid = np.linspace(0, end, 400)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    panels = [(axes[0], "hypervolume", best, "share of the best-known front's validation hypervolume"),
+              (axes[1], "test_hypervolume", 1.0, "test hypervolume of the validation front")]
+    for ax, column, scale, label in panels:
+        for k, (strategy, part) in enumerate(curves.groupby("strategy", sort=False)):
+            per_seed = np.array([[value_at(c, x, column) / scale for x in grid] for _, c in part.groupby("seed")])
+            full = ~np.isnan(per_seed).any(axis=0)
+            ax.step(grid[full], per_seed[:, full].mean(0), where="post", color=f"C{k}",
+                    label=f"{strategy} (mean of {len(per_seed)} seeds, range shaded)")
+            ax.fill_between(grid[full], per_seed[:, full].min(0), per_seed[:, full].max(0), step="post",
+                            color=f"C{k}", alpha=0.15)
+            for row in per_seed:
+                ax.step(grid, row, where="post", color=f"C{k}", lw=0.6, alpha=0.45)
+        ax.set(xlabel="training epochs charged", ylabel=label, xlim=(0, end))
+        ax.grid(alpha=0.3)
+    axes[0].axhline(1.0, color="k", lw=0.8, ls=":")
+    axes[0].legend(fontsize=7, loc="lower right")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=130, format="png")
+    plt.close(fig)
+    return path
+
+
+def best_front_markdown(scores: pd.DataFrame, best: float, best_test: float, n_front: int, n_full: int,
+                        at_epochs: float) -> list[str]:
+    """The summary's section on the best-known front: per strategy mean, min and max over seeds."""
+    def stat(x: pd.Series) -> str:
+        x = x.dropna()
+        return f"{x.mean():.3f} ({x.min():.3f}..{x.max():.3f})" if len(x) else "-"
+
+    lines = ["## Against the best-known front", "",
+             f"The best-known front of this task: the validation front of every distinct configuration any study "
+             f"here (and in any --known folder) trained to full fidelity ({n_full} configurations, {n_front} on "
+             "the front); validation "
+             f"hypervolume **{best:.4f}**, test hypervolume of the configurations it picks {best_test:.4f}. "
+             "Recomputed from the studies' `trials.csv` each time (`scores.csv`, `best_front.csv`). Per strategy: "
+             "mean (min..max) over seeds; a study that stopped before "
+             f"{at_epochs:g} epochs has no value there.", "",
+             f"| strategy | seeds | epochs run | share of best after {at_epochs:g} epochs | at the end "
+             f"| test hypervolume of its validation front after {at_epochs:g} | at the end "
+             "| seeds with test hypervolume >= full-training tpe's final (same seed) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for strategy, g in scores.groupby("strategy", sort=False):
+        seeds = sorted(g["seed"])
+        run = seeds == list(range(seeds[0], seeds[-1] + 1))
+        span = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}" if run else " ".join(map(str, seeds))
+        paired = g.dropna(subset=["reference_test_hypervolume"])
+        versus = (f"{int((paired['test_hypervolume_at_end'] >= paired['reference_test_hypervolume']).sum())} of "
+                  f"{len(paired)}" if len(paired) and strategy != REFERENCE else "-")
+        lines.append(f"| {strategy} | {len(g)} ({span}) | {g['epochs'].min()}..{g['epochs'].max()} "
+                     f"| {stat(g['share_at'])} | {stat(g['share_at_end'])} | {stat(g['test_hypervolume_at'])} "
+                     f"| {stat(g['test_hypervolume_at_end'])} "
+                     f"| {versus} |")
+    return lines
+
+
+def ranking(trials: pd.DataFrame, metric: str, n: int, earlier: Path | None = None) -> pd.DataFrame:
     """Configurations trained to full fidelity in any study, at most ``n`` (the union front first,
     then evenly spaced over GFLOPs): the full-fidelity validation metric and, from each run's
-    ``metrics.csv``, the metric after every earlier epoch (``val/acc@E``)."""
+    ``metrics.csv``, the metric after every earlier epoch (``val/acc@E``). When some of those runs
+    are not in the run cache here (studies committed from another machine), the ``earlier`` ranking
+    file is read back instead, if there is one."""
     from locomt.runs import epoch_values
     from locomt.search.fidelity import front_ranks
 
@@ -160,6 +313,9 @@ def ranking(trials: pd.DataFrame, metric: str, n: int) -> pd.DataFrame:
     if len(chosen) < n and rest:
         picks = np.linspace(0, len(rest) - 1, min(n - len(chosen), len(rest))).round().astype(int)
         chosen += [rest[i] for i in sorted(set(picks))]
+    if earlier is not None and Path(earlier).is_file() and not all(
+            (Path(full.iloc[i]["run"]) / "metrics.csv").is_file() for i in chosen):
+        return pd.read_csv(earlier)
     rows, test = [], test_metric(metric)
     for i in sorted(chosen):
         r = full.iloc[i]
@@ -192,19 +348,38 @@ KENDALL_COLUMNS = ["estimate", "epochs", "n_patterns", "kendall_tau", "p_value"]
 
 
 def write_outputs(out: Path, curves: pd.DataFrame, rank: pd.DataFrame, budget: float, metric: str,
-                  command: str, machine: str, full_epochs: int | None = None) -> list[Path]:
+                  command: str, machine: str, full_epochs: int | None = None, trials: pd.DataFrame | None = None,
+                  reference: tuple[float, float] | None = None, at_epochs: float | None = None) -> list[Path]:
     """curves.csv, compare.csv, ranking.csv, kendall.csv, hypervolume_vs_epochs.png and summary.md
-    (and paper_scale.csv, :mod:`locomt.search.estimate`, given the benchmark's full-training epochs)."""
+    (and paper_scale.csv, :mod:`locomt.search.estimate`, given the benchmark's full-training epochs).
+    Given every study's ``trials`` and the task's ``reference`` point, also the best-known front
+    (``best_front.csv``) and each study's score against it after ``at_epochs`` (default a third of the
+    budget) and at its end (``scores.csv``), and the plot shows those. The comparison at the budget
+    (``compare.csv``) holds the studies that ran to within one full training of it."""
     from locomt.io import atomic_write_csv, atomic_write_text
     from locomt.search.estimate import estimate_markdown, paper_scale_rows
 
-    comparison = compare(curves, REFERENCE, budget)
+    ends = curves.groupby(["strategy", "seed"])["cum_epochs"].transform("max")
+    comparison = compare(curves[ends >= budget - (full_epochs or 0)], REFERENCE, budget)
     tau = kendall(rank, metric) if len(rank) else pd.DataFrame(columns=KENDALL_COLUMNS)
     paths = [atomic_write_csv(curves, out / "curves.csv"), atomic_write_csv(comparison, out / "compare.csv"),
-             atomic_write_csv(rank, out / "ranking.csv"), atomic_write_csv(tau, out / "kendall.csv"),
-             plot_curves(curves, budget, out / "hypervolume_vs_epochs.png",
-                         f"hypervolume against training epochs ({curves['seed'].nunique()} search seeds)")]
-    text = summary_markdown(comparison, tau, budget, metric, command, machine)
+             atomic_write_csv(rank, out / "ranking.csv"), atomic_write_csv(tau, out / "kendall.csv")]
+    at_epochs = budget / 3 if at_epochs is None else at_epochs
+    best_lines: list[str] = []
+    if trials is not None and reference is not None:
+        front, best, best_test = best_known_front(trials, metric, *reference)
+        scores = score_against_best(curves, best, at_epochs)
+        full = trials[(trials["state"] == "COMPLETE") & trials["duplicate_of"].isna()]["key"].nunique()
+        keep = [c for c in ["key", "pattern", "backbone", "gflops", metric, test_metric(metric), "strategy", "seed"]
+                if c in front]
+        paths += [atomic_write_csv(front[keep], out / "best_front.csv"), atomic_write_csv(scores, out / "scores.csv")]
+        best_lines = best_front_markdown(scores, best, best_test, len(front), full, at_epochs)
+    else:
+        best = float(curves["hypervolume"].max())  # no trials: shares of the best any curve reached
+    paths.append(plot_against_best(curves, best, out / "hypervolume_vs_epochs.png",
+                                   f"against the best-known front ({curves['seed'].nunique()} search seeds; "
+                                   f"validation hypervolume {best:.4f})"))
+    text = summary_markdown(comparison, tau, budget, metric, command, machine, best_lines)
     if full_epochs:
         estimate = paper_scale_rows(comparison, budget, full_epochs, curves=curves)
         paths.append(atomic_write_csv(estimate, out / "paper_scale.csv"))
@@ -214,12 +389,13 @@ def write_outputs(out: Path, curves: pd.DataFrame, rank: pd.DataFrame, budget: f
 
 
 def summary_markdown(comparison: pd.DataFrame, tau: pd.DataFrame, budget: float, metric: str, command: str,
-                     machine: str) -> str:
+                     machine: str, best_lines: list[str] = ()) -> str:
     lines = ["# Search strategies at equal training compute", "",
              f"Every study may train {budget:g} epochs (one epoch: one pass over the training split); its "
              f"hypervolume is that of its front of configurations trained to full fidelity (`{metric}` up, "
              "GFLOPs down; reference: chance level and joint fusion's GFLOPs, normalised to [0, 1]).", "",
              "Produced by:", "", "```bash", command, "```", "", f"Machine: {machine}.", "",
+             *best_lines, *([""] if best_lines else []),
              f"## Hypervolume at {budget:g} epochs, and the epochs needed to reach {REFERENCE}'s", "",
              "| strategy | seeds | hypervolume (mean) | min..max | full-fidelity configurations (mean) "
              f"| epochs to {REFERENCE}'s hypervolume (mean share of the budget) | per seed |", "|---|---|---|---|---|---|---|"]

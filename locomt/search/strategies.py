@@ -13,8 +13,24 @@ STRATEGIES = {  # asha: stopping-based unless the space file says otherwise
     "asha-promotion": {"sampler": "tpe", "strategy": "asha", "asha_type": "promotion"},
     "ehvi": {"sampler": "ehvi", "strategy": "full"},
     "asha-ehvi": {"sampler": "ehvi", "strategy": "asha"},
+    # the method chosen on seeds 0-5 (sweeps/synthetic-medvidcl-fast.yaml): one rung, at 4 epochs
+    "asha-ehvi-rung-4": {"sampler": "ehvi", "strategy": "asha", "min_epochs": 4},
 }
 REFERENCE = "tpe"  # full-training TPE: what the cheaper strategies are measured against
+
+
+def bench_files(dataset: str) -> tuple[str, str]:
+    """The experiment config and search space of a benchmark task: the frozen copies
+    ``experiments/DATASET-bench.yaml`` and ``sweeps/DATASET-bench.yaml`` when they exist (the task the
+    committed studies of ``results/searchbench/DATASET/`` ran on, kept while the dataset's default
+    changes), else the dataset's own ``experiments/DATASET.yaml`` and ``sweeps/DATASET.yaml``."""
+    from locomt.config.loading import ConfigError, experiment_path
+    from locomt.search.space import space_path
+
+    try:
+        return str(experiment_path(f"{dataset}-bench")), str(space_path(f"{dataset}-bench"))
+    except ConfigError:
+        return str(experiment_path(dataset)), str(space_path(dataset))
 
 
 def study_name(strategy: str, seed: int) -> str:
