@@ -52,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.observations < 2 or args.proposals < 1:
         raise ValueError(f"--observations {args.observations}, --proposals {args.proposals}: expected at least 2 "
                          "observations and 1 proposal")
+    from locomt.constraints import check_seed
+    from locomt.presets import get_preset, list_presets
+
+    check_seed("--seed", args.seed)
+    if args.preset not in list_presets():  # answered before the heavy imports
+        raise ValueError(f"--preset {args.preset!r}: expected one of {', '.join(list_presets())}")
     import resource
     import time
 
@@ -62,13 +68,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from locomt.cost import analytic_cost
     from locomt.io import atomic_write_csv
-    from locomt.presets import get_preset, list_presets
     from locomt.search.ehvi import MAX_CANDIDATES, EHVISampler, PatternSpace
     from locomt.search.workers import console, quiet_libraries
     from locomt.timing import machine_description
 
-    if args.preset not in list_presets():
-        raise ValueError(f"--preset {args.preset!r}: expected one of {', '.join(list_presets())}")
     quiet_libraries()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     model = get_preset(args.preset)

@@ -60,6 +60,7 @@ CONFIG_ERRORS: dict[str, tuple[str, ...]] = {
     "locomt.flops": ("--config", CONFIG, "--set", BAD_VALUE),
     "locomt.inspect_checkpoint": ("--set", BAD_VALUE),
     "locomt.prepare": ("--config", CONFIG, BAD_VALUE),
+    "locomt.proposalbench": ("--preset", "no-such-preset"),
     "locomt.report": ("no-such-folder",),
     "locomt.robust": ("no-such-run", "--missing", "smell"),
     "locomt.searchbench": ("--budget-epochs", "4", "--set", BAD_VALUE),

@@ -34,7 +34,14 @@ CASES = [
     ("dashboard", ["results/x", "--port", "x"], "'x'"),
     ("dashboard", ["results/x", "--port", "-1"], "--port -1"),
     ("dashboard", ["results/x", "--port", "70000"], "--port 70000"),
+    # proposalbench and robust (added with issues 22 and 23)
+    ("proposalbench", ["--preset", "vit-huge"], "vit-huge"),
+    ("proposalbench", ["--seed", "-3"], "--seed=-3"),
+    ("proposalbench", ["--observations", "1"], "--observations 1"),
+    ("proposalbench", ["--generators", "grid"], "'grid'"),
+    ("robust", ["no-such-run"], "no-such-run"),
     # searchbench
+    ("searchbench", ["--budget-epochs", "10", "--at-epochs", "x"], "'x'"),
     ("searchbench", ["--budget-epochs", "0"], "--budget-epochs 0"),
     ("searchbench", ["--budget-epochs", "ten"], "'ten'"),
     ("searchbench", ["--budget-epochs", "10", "--seeds", "-1"], "--seeds=-1"),

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from locomt.io import run_cli
-from locomt.search.benchmark import (bench_files, best_known_front, collect_folders, compute_curve,
+from locomt.search.strategies import bench_files
+from locomt.search.benchmark import (best_known_front, collect_folders, compute_curve,
                                      front_test_hypervolume, score_against_best, value_at)
 from locomt.search.front import hypervolume
 from locomt.searchbench import main

@@ -22,18 +22,12 @@ never dropped.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 import numpy as np
 import torch
 from torch import Tensor
 
-from locomt.constraints import key
 from locomt.data.cache import MISSING_MODALITY, PRESENT  # noqa: F401 (re-exported: this module's concept)
 from locomt.models.model import present_key
-
-if TYPE_CHECKING:
-    from locomt.config import DataConfig
 
 _SEED_TAG = 0x6D64  # keeps modality dropout's stream apart from SpecAugment's (same seed, rank, step)
 

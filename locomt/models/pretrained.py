@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from locomt.models.backbones import Block
-from locomt.models.checkpoints import BLOCK_PARTS, Checkpoint, Source, canonical_tensors, compact_names, read_checkpoint
+from locomt.models.checkpoints import BLOCK_PARTS, Checkpoint, Source, canonical_tensors, read_checkpoint
 from locomt.models.load_report import Entry, LoadReport
 from locomt.models.model import MultimodalClassifier
 
