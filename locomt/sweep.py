@@ -21,6 +21,8 @@ training). Test metrics are recorded for every trial but never optimised. The ex
                              # model, the pattern of highest expected hypervolume improvement; no params)
     seed: 0
     budget_gflops: null      # configurations above it are rejected (pruned) before training
+    confirm_seeds: 3         # after the search, the front and the baselines on 3 seeds in all (0: none)
+    n_workers: null          # local workers: one per CPU core (one thread each) or per GPU; or a number
     baselines: [early, joint, late, bottleneck]
     presets: [all-self, half, all-cross, alternate, bottom-self]
     overrides: [trainer.max_epochs=6]          # applied to every trial's config

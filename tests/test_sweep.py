@@ -645,9 +645,9 @@ def test_sweep_confirms_its_front_over_seeds(tmp_path, data_sets):
     assert len(_study(tmp_path).trials) == n
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "runs" / "configs").glob("*/metrics.json")} == stamps
     # confirm_seeds 0 (or 1): no confirmation, the front of single seeds
+    (tmp_path / "zero").mkdir()
     args0 = _args(tmp_path / "zero", data_sets, CONFIRM.format(kind="counts", n=3, extra="", seeds=0),
                   "--set", "trainer.max_epochs=2")
-    (tmp_path / "zero").mkdir()
     assert run_cli(main, args0) == 0
     df0 = pd.read_csv(tmp_path / "zero" / "out" / "trials.csv")
     assert df0.confirms.isna().all() and (df0[df0.state == "COMPLETE"].n_seeds == 1).all()
