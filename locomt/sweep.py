@@ -109,8 +109,10 @@ def main(argv: list[str] | None = None) -> int:
                        | ({"sampler": args.sampler} if args.sampler else {}) or None, n_workers=args.n_workers)
     ctx, study = dataclasses.replace(sweep.ctx, threads=sweep.threads, confirm=True), sweep.study
     console.print(f"study {ctx.study_name!r} in {redact(ctx.storage)}: {len(study.trials) - sweep.n_enqueued} trials "
-                  f"so far, {sweep.n_enqueued} enqueued, {ctx.n_trials} wanted, then the front confirmed on "
-                  f"{ctx.space.confirm_seeds} seeds; {sweep.n_workers} worker{'s' if sweep.n_workers > 1 else ''}"
+                  f"so far, {sweep.n_enqueued} enqueued, {ctx.n_trials} wanted"
+                  + (f", then the front and the baselines on {ctx.space.confirm_seeds} seeds"
+                     if ctx.space.confirm_seeds > 1 else "")
+                  + f"; {sweep.n_workers} worker{'s' if sweep.n_workers > 1 else ''}"
                   f"{f' of {sweep.threads} thread' + ('s' if sweep.threads > 1 else '') if sweep.threads else ''}; "
                   f"results in {sweep.out}/",
                   markup=False, highlight=False)
