@@ -24,6 +24,7 @@ from locomt.models import BASELINES, list_backbones, takes_pattern
 from locomt.models.config import ModelConfig
 from locomt.pattern import NAMED_PRESETS, PatternError
 from locomt.runs import quiet_lightning, train_cached
+from locomt.stats import summarise as seed_summary
 
 def plan(cfg: ExperimentConfig, patterns: list[str], baselines: bool,
          console: Console) -> list[tuple[str, ExperimentConfig]]:
@@ -67,15 +68,11 @@ def listing(cfg: ExperimentConfig) -> tuple[pd.DataFrame, list[str]]:
 
 
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per configuration: cost, n_seeds, and mean and std (ddof 1) over seeds of each metric."""
+    """One row per configuration: cost, n_seeds, and the mean, std (ddof 1) and 95 % t interval
+    (``_lo``, ``_hi``) over seeds of each metric (``locomt.stats``, as a sweep's confirmed front)."""
     metrics = [c for c in runs.columns if c.startswith(("val/", "test/"))]
-    g = runs.groupby("label", sort=False)
-    df = g[["backbone", "pattern"]].first()
-    df["n_seeds"] = g.size()
-    df[["gflops", "gmacs", "params"]] = g[["gflops", "gmacs", "params"]].first()
-    for m in metrics:
-        df[f"{m}_mean"], df[f"{m}_std"] = g[m].mean(), g[m].std(ddof=1)
-    return df.reset_index().sort_values("gflops", kind="stable", ignore_index=True)
+    df = seed_summary(runs, "label", metrics, first=["backbone", "pattern", "gflops", "gmacs", "params"])
+    return df.sort_values("gflops", kind="stable", ignore_index=True)
 
 
 def accuracy_metric(df: pd.DataFrame) -> tuple[str, str]:

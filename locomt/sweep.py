@@ -21,6 +21,8 @@ training). Test metrics are recorded for every trial but never optimised. The ex
                              # model, the pattern of highest expected hypervolume improvement; no params)
     seed: 0
     budget_gflops: null      # configurations above it are rejected (pruned) before training
+    confirm_seeds: 3         # after the search, the front and the baselines on 3 seeds in all (0: none)
+    n_workers: null          # local workers: one per CPU core (one thread each) or per GPU; or a number
     baselines: [early, joint, late, bottleneck]
     presets: [all-self, half, all-cross, alternate, bottom-self]
     overrides: [trainer.max_epochs=6]          # applied to every trial's config
@@ -46,6 +48,7 @@ results/<dataset>`` regenerates them from the study.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import sys
 
@@ -66,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dotted config override for every trial (repeatable), e.g. --set trainer.max_epochs=3")
     p.add_argument("--n-trials", type=int,
                    help="distinct configurations in the study (default: the space's n_trials)")
-    p.add_argument("--n-workers", type=int, default=1, help="local worker processes sharing the study (default 1)")
+    p.add_argument("--n-workers", type=int,
+                   help="local worker processes sharing the study (default: the space's n_workers, else one per CPU "
+                   "core with one torch thread each, or one per visible GPU)")
     p.add_argument("--strategy", choices=STRATEGIES,
                    help="full: train every configuration on the whole schedule; asha: successive halving over "
                    "epochs (default: the space's strategy)")
@@ -88,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    if args.n_workers < 1:
+    if args.n_workers is not None and args.n_workers < 1:
         raise ValueError(f"--n-workers {args.n_workers}: expected 1 or more")
     if args.heartbeat < 1:
         raise ValueError(f"--heartbeat {args.heartbeat}: expected a whole number of seconds >= 1")
@@ -106,13 +111,18 @@ def main(argv: list[str] | None = None) -> int:
                        heartbeat=args.heartbeat, progress=console.is_terminal,
                        space_changes=({"strategy": args.strategy} if args.strategy else {})
                        | ({"asha_type": args.asha_type} if args.asha_type else {})
-                       | ({"sampler": args.sampler} if args.sampler else {}) or None)
-    ctx, study = sweep.ctx, sweep.study
+                       | ({"sampler": args.sampler} if args.sampler else {}) or None, n_workers=args.n_workers)
+    ctx, study = dataclasses.replace(sweep.ctx, threads=sweep.threads, confirm=True), sweep.study
     console.print(f"study {ctx.study_name!r} in {redact(ctx.storage)}: {len(study.trials) - sweep.n_enqueued} trials "
-                  f"so far, {sweep.n_enqueued} enqueued, {ctx.n_trials} wanted; results in {sweep.out}/",
+                  f"so far, {sweep.n_enqueued} enqueued, {ctx.n_trials} wanted"
+                  + (f", then the front and the baselines on {ctx.space.confirm_seeds} seeds"
+                     if ctx.space.confirm_seeds > 1 else "")
+                  + f"; {sweep.n_workers} worker{'s' if sweep.n_workers > 1 else ''}"
+                  f"{f' of {sweep.threads} thread' + ('s' if sweep.threads > 1 else '') if sweep.threads else ''}; "
+                  f"results in {sweep.out}/",
                   markup=False, highlight=False)
     try:
-        run_workers(ctx, args.n_workers, study)
+        run_workers(ctx, sweep.n_workers, study)
     except KeyboardInterrupt:
         write_report(study, sweep.out)
         console.print(f"interrupted: finished trials are kept in the study; run the same command again to go on "

@@ -36,6 +36,8 @@ presets: [half]
 strategy: asha
 min_epochs: 1
 eta: 2
+n_workers: 1
+confirm_seeds: 0
 {extra}
 """
 

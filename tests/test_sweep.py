@@ -36,8 +36,10 @@ space: {kind}
 n_trials: {n}
 baselines: [joint, late]
 presets: [half, all-cross]
+n_workers: 1
+confirm_seeds: 0
 {extra}
-"""
+"""  # one worker and no confirmation unless a test says otherwise (--n-workers, the confirmation's tests)
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +135,10 @@ def test_trial_config_applies_params_and_fixed_backbones():
     ("params: {model.colour: {choices: [1]}}\n", "unknown config key 'model.colour'"),
     ("sampler: ehvi\nparams: {optim.lr: {low: 0.001, high: 0.01}}\n",
      "sampler 'ehvi' proposes view patterns only, and params has optim.lr; expected no params"),
+    ("confirm_seeds: -1\n", "confirm_seeds=-1; expected a whole number of seeds >= 0 (0 turns the confirmation off)"),
+    ("confirm_seeds: three\n", "confirm_seeds"),
+    ("confirm_seeds: 2.5\n", "confirm_seeds"),
+    ("n_workers: 0\n", "n_workers=0; expected a whole number of worker processes >= 1"),
 ])
 def test_bad_space_is_one_line_and_writes_nothing(tmp_path, capsys, text, message):
     space = tmp_path / "bad.yaml"
@@ -158,6 +164,7 @@ def test_unknown_dataset_and_missing_data(tmp_path, capsys, monkeypatch):
     (["--n-trials", "0"], "--n-trials 0: expected 1 or more"),
     (["--n-trials", "-3"], "--n-trials -3: expected 1 or more"),
     (["--n-workers", "0"], "--n-workers 0: expected 1 or more"),
+    (["--n-workers", "999"], f"--n-workers 999: this machine gives the sweep {len(os.sched_getaffinity(0))} CPU core"),
     (["--asha-type", "promotion"], "asha_type 'promotion' applies to the asha strategy, and this sweep's strategy is "
                                    "'full'; add --strategy asha"),
     (["--set", "trainer.devices=0"], "trainer.devices=0: expected a number of devices >= 1"),
@@ -527,3 +534,152 @@ def test_every_space_file_loads():
         load_space(path)
     fast = load_space(files[0].parent / "synthetic-medvidcl-fast.yaml")
     assert (fast.strategy, fast.sampler, fast.min_epochs) == ("asha", "ehvi", 4)
+
+
+# ------------------------------------------------------------------ workers: every core busy
+def test_worker_plan_one_per_core_or_gpu(monkeypatch):
+    """By default one worker per CPU core (its affinity), one torch thread each; a count above the
+    cores, or above the visible GPUs with a GPU accelerator, is refused naming it."""
+    import torch
+
+    from locomt.search.study import SweepError
+    from locomt.search.workers import worker_plan
+
+    cores = len(os.sched_getaffinity(0))
+    assert worker_plan(None, "cpu") == (cores, 1)
+    assert worker_plan(1, "cpu") == (1, cores)
+    with pytest.raises(SweepError, match=rf"--n-workers {cores + 1}: this machine gives the sweep {cores} CPU"):
+        worker_plan(cores + 1, "cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    assert worker_plan(None, "auto") == (3, 0) and worker_plan(None, "gpu") == (3, 0) and worker_plan(2, "cuda") == (2, 0)
+    with pytest.raises(SweepError, match=r"--n-workers 4: a sweep on 'gpu' runs one worker per CUDA device and 3 are "
+                                         r"visible; expected at most 3"):
+        worker_plan(4, "gpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    with pytest.raises(SweepError, match=r"--n-workers 1: a sweep on 'cuda' runs one worker per CUDA device and 0 are"):
+        worker_plan(1, "cuda")
+    assert worker_plan(None, "auto") == (cores, 1)  # no GPU: the CPU's cores
+
+
+def test_default_spaces_run_the_measured_search():
+    """Every shipped space searches with asha and ehvi proposals, one rung, confirms its front on 3
+    seeds and takes one worker per core; full-training TPE is one flag away."""
+    sweeps = ROOT / "sweeps"
+    for name in ("synthetic-medvidcl", "medvidcl", "audioset", "synthetic-audioset"):
+        sp = load_space(sweeps / f"{name}.yaml")
+        assert (sp.strategy, sp.sampler, sp.eta, sp.confirm_seeds, sp.n_workers) == ("asha", "ehvi", 3, 3, None), name
+        assert sp.baselines and sp.presets, name  # still enqueued
+    assert load_space(sweeps / "synthetic-medvidcl.yaml").min_epochs == 4  # the measured rung
+    assert SweepSpace().confirm_seeds == 3 and SweepSpace().n_workers is None
+
+
+# ------------------------------------------------------------------ the front confirmed over seeds
+CONFIRM = SPACE.replace("confirm_seeds: 0\n", "confirm_seeds: {seeds}\n")
+
+
+def _seed_stats(values):
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    return v.mean(), v.std(ddof=1), v.mean() - half, v.mean() + half
+
+
+def _check_confirmed(out: Path, seeds: int):
+    """Every front configuration (on seed means) and every baseline has ``seeds`` seeds; the interval
+    columns of trials.csv and pareto.csv are their t statistics; the front is that of the means."""
+    df = pd.read_csv(out / "trials.csv", keep_default_na=False, na_values=[""])
+    done = df[(df.state == "COMPLETE") & df.duplicate_of.isna()]
+    own = done[done.confirms.isna()]
+    confirm = done[done.confirms.notna()]
+    assert (confirm.seed >= 1).all() and set(confirm.confirms.astype(int)) <= set(own.number)
+    means = {}
+    for _, r in own.iterrows():
+        rows = done[(done.number == r.number) | (done.confirms == r.number)]
+        assert len(set(rows.seed)) == len(rows) and len(set(rows.key)) == len(rows)  # one run per seed
+        means[int(r.number)] = (rows["val/acc"].mean(), r.gflops)
+        assert r.n_seeds == len(rows)
+        if len(rows) > 1:
+            for m in ("val/acc", "test/acc"):
+                mean, std, lo, hi = _seed_stats(rows[m])
+                assert (r[f"{m}_mean"], r[f"{m}_std"], r[f"{m}_lo"], r[f"{m}_hi"]) == pytest.approx((mean, std, lo, hi),
+                                                                                                   rel=1e-9)
+    brute = {k for k, (m, g) in means.items()
+             if not any(m2 >= m and g2 <= g and (m2 > m or g2 < g) for k2, (m2, g2) in means.items() if k2 != k)}
+    assert set(own[own.is_pareto].number) == brute
+    assert set(df[df.is_pareto].number) == brute  # a confirmation row is never a front point of its own
+    for number in brute | set(own[own.role == "baseline"].number):
+        assert own[own.number == number].n_seeds.iloc[0] == seeds, number
+    front = pd.read_csv(out / "pareto.csv")
+    assert set(front.number) == brute and front.gflops.is_monotonic_increasing
+    assert front["val/acc_mean"].is_monotonic_increasing
+    for _, r in front.iterrows():
+        rows = done[(done.number == r.number) | (done.confirms == r.number)]
+        assert r["val/acc_lo"] == pytest.approx(_seed_stats(rows["val/acc"])[2], rel=1e-9)
+    return df
+
+
+def test_sweep_confirms_its_front_over_seeds(tmp_path, data_sets):
+    args = _args(tmp_path, data_sets, CONFIRM.format(kind="counts", n=5, extra="", seeds=3),
+                 "--set", "trainer.max_epochs=2")
+    assert run_cli(main, args) == 0
+    df = _check_confirmed(tmp_path / "out", 3)
+    assert df.confirms.notna().sum() >= 2 * 3  # two baselines and a front point at least, two more seeds each
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    info = json.loads((tmp_path / "out" / "sweep.json").read_text())
+    assert info["hypervolume_lo"] <= info["hypervolume"] <= info["hypervolume_hi"]
+    assert f"{info['hypervolume_lo']:.4f}-{info['hypervolume_hi']:.4f}" in summary
+    assert "Neighbouring front points" in summary and "val/acc 95% CI" in summary
+    # the search's own epochs only count towards its budget; confirmation trials are no new configurations
+    study = _study(tmp_path)
+    assert sum("role" not in t.user_attrs and "confirms" not in t.user_attrs
+               and "duplicate_of" not in t.user_attrs for t in study.trials) >= 1
+    image = matplotlib.image.imread(tmp_path / "out" / "pareto.png")
+    assert image.shape[1] > 600
+    # rerun: done, nothing trained or added
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs" / "configs").glob("*/metrics.json")}
+    n = len(study.trials)
+    assert run_cli(main, args) == 0
+    assert len(_study(tmp_path).trials) == n
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "runs" / "configs").glob("*/metrics.json")} == stamps
+    # confirm_seeds 0 (or 1): no confirmation, the front of single seeds
+    (tmp_path / "zero").mkdir()
+    args0 = _args(tmp_path / "zero", data_sets, CONFIRM.format(kind="counts", n=3, extra="", seeds=0),
+                  "--set", "trainer.max_epochs=2")
+    assert run_cli(main, args0) == 0
+    df0 = pd.read_csv(tmp_path / "zero" / "out" / "trials.csv")
+    assert df0.confirms.isna().all() and (df0[df0.state == "COMPLETE"].n_seeds == 1).all()
+
+
+def test_killed_during_confirmation_then_rerun_loses_and_retrains_nothing(tmp_path, data_sets):
+    args = _args(tmp_path, data_sets, CONFIRM.format(kind="counts", n=3, extra="", seeds=3),
+                 "--heartbeat", "1", "--set", "trainer.max_epochs=2")
+    proc = spawn_sweep(args)
+    lines = []
+    for line in proc.stdout:  # wait for the first finished confirmation trial
+        lines.append(line)
+        if "[confirms trial" in line:
+            break
+    else:
+        raise AssertionError("".join(lines[-30:]))
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs" / "configs").glob("*/metrics.json")}
+    proc.kill()
+    proc.wait(timeout=30)
+    before = _study(tmp_path)
+    finished = {t.user_attrs["key"] for t in before.trials if t.state == TrialState.COMPLETE}
+    assert any("confirms" in t.user_attrs for t in before.trials if t.state == TrialState.COMPLETE)
+    assert any("confirms" in t.user_attrs for t in before.trials if t.state in (TrialState.WAITING,
+                                                                                TrialState.RUNNING))
+    time.sleep(4)  # > 3 heartbeats: a trial the kill left running is stale
+    assert run_cli(main, args) == 0
+    after = _study(tmp_path)
+    # nothing finished was trained again: same metrics files, the same trials complete
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert finished <= {t.user_attrs["key"] for t in after.trials if t.state == TrialState.COMPLETE}
+    trained = [t.user_attrs["key"] for t in after.trials if t.state == TrialState.COMPLETE
+               and "duplicate_of" not in t.user_attrs]
+    assert len(trained) == len(set(trained))  # each configuration and seed trained once
+    assert not [t for t in after.trials if t.state in (TrialState.WAITING, TrialState.RUNNING)]
+    _check_confirmed(tmp_path / "out", 3)

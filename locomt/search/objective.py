@@ -16,6 +16,7 @@ enqueues a retry of the same trial, which resumes from the run's checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ from locomt.task import NonFiniteLossError
 from locomt.timing import forward_latency_ms
 
 LIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)  # trials whose records count
-KEPT = ("backbone", "label", "role", "pattern", "promoted_from", "key")  # what a retry or promotion carries over
+KEPT = ("backbone", "label", "role", "pattern", "promoted_from", "key", "confirms", "seed")  # what a retry or promotion carries over
 
 
 def requeue(trial: optuna.Trial) -> None:
@@ -79,6 +80,7 @@ class Context:
     n_classes: int = 1
     vocab_size: int | None = None
     threads: int = 0
+    confirm: bool = False  # after the search, confirm the front on space.confirm_seeds seeds (locomt.sweep)
 
 
 class Objective:
@@ -88,12 +90,16 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
         ctx = self.ctx
         try:
-            cfg = canonical_config(trial_config(trial, ctx.base, ctx.space))
+            cfg = trial_config(trial, ctx.base, ctx.space)
+            confirming = "confirms" in trial.user_attrs  # another seed of a front configuration: full schedule
+            if confirming:
+                cfg = dataclasses.replace(cfg, seed=int(trial.user_attrs["seed"]))
+            cfg = canonical_config(cfg)
             mcfg = model_config(cfg, n_classes=ctx.n_classes, vocab_size=ctx.vocab_size)
             cost = analytic_cost(mcfg)
             key = config_key(cfg)
             set_attrs(trial, backbone=cfg.model.backbone, pattern=mcfg.pattern_spec, key=key, gflops=cost.gflops,
-                      gmacs=cost.gmacs)
+                      gmacs=cost.gmacs, seed=cfg.seed)
             budget = ctx.space.budget_gflops
             if budget is not None and cost.gflops > budget:
                 set_attrs(trial, note=f"rejected: {cost.gflops:.4g} GFLOPs > budget {budget:g}")
@@ -106,7 +112,7 @@ class Objective:
             root = Path(cfg.trainer.out_dir) / "configs"
             trained_before = 0  # epochs of this configuration that earlier trials were charged
             try:
-                if ctx.space.strategy == "asha":
+                if ctx.space.strategy == "asha" and not confirming:
                     try:
                         if promotion:
                             trained_before = self._resume(trial, cfg, root)

@@ -22,6 +22,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -29,7 +30,10 @@ import json  # noqa: E402
 
 from locomt.io import atomic_path, atomic_write_csv, atomic_write_text  # noqa: E402
 from locomt.models import reference_backbone  # noqa: E402
-from locomt.search.front import hypervolume_history  # noqa: E402
+from locomt.stats import bootstrap_interval, differ  # noqa: E402
+from locomt.stats import summarise as seed_summary  # noqa: E402
+from locomt.search.confirm import configurations, front_of_means  # noqa: E402
+from locomt.search.front import hypervolume, hypervolume_history  # noqa: E402
 from locomt.search.study import POINTER_FILE, TrialRecord, rung_order  # noqa: E402
 
 BUDGET_FRACTIONS = (1.0, 0.75, 0.6, 0.5, 0.45)  # of joint fusion's GFLOPs: where view patterns differ in cost
@@ -37,17 +41,40 @@ BUDGET_FRACTIONS = (1.0, 0.75, 0.6, 0.5, 0.45)  # of joint fusion's GFLOPs: wher
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
     """One row per trial of the study (``TrialRecord`` columns), with ``is_pareto`` marking the
-    front of distinct configurations."""
+    front of distinct configurations, taken on their means over seeds (``locomt.search.confirm``).
+    Each trial of a trained configuration (the search trial and its confirmations) also carries the
+    configuration's ``n_seeds`` and, per metric, ``M_mean``, ``M_std`` and the 95 % interval
+    ``M_lo``, ``M_hi`` over its seeds (``locomt.stats``; one seed: no std or interval)."""
     metric = study.user_attrs.get("metric", "val/acc")
-    front = {t.number for t in study.best_trials if "duplicate_of" not in t.user_attrs}
-    rows = [TrialRecord.from_trial(t, metric, front) for t in study.get_trials(deepcopy=False)]
+    trials = study.get_trials(deepcopy=False)
+    groups = configurations(trials)
+    front = front_of_means(groups)
+    rows = [TrialRecord.from_trial(t, metric, front) for t in trials]
     rungs = sorted({k for row in rows for k in row if k.startswith(f"{metric}@")}, key=rung_order)
     tests = sorted({k for row in rows for k in row if k.startswith("test/")})
-    return pd.DataFrame(rows, columns=TrialRecord.columns([metric, *rungs, *tests]))
+    df = pd.DataFrame(rows, columns=TrialRecord.columns([metric, *rungs, *tests]))
+    return with_seed_stats(df, groups, [metric, *tests])
+
+
+def with_seed_stats(df: pd.DataFrame, groups: dict, metrics: list[str]) -> pd.DataFrame:
+    """``df`` with the seed statistics of each trained configuration on the rows of its trials."""
+    owner = {t.number: k for k, g in groups.items() for t in g}
+    runs = df[df["number"].isin(owner)].assign(configuration=lambda d: d["number"].map(owner))
+    stats = seed_summary(runs, "configuration", [m for m in metrics if m in df])
+    df = df.assign(configuration=df["number"].map(owner).astype("Int64"))
+    out = df.merge(stats, on="configuration", how="left")
+    return out.drop(columns="configuration")
 
 
 def pareto_frame(trials: pd.DataFrame) -> pd.DataFrame:
     return trials[trials["is_pareto"]].sort_values(["gflops", "number"]).reset_index(drop=True)
+
+
+def seed_values(trials: pd.DataFrame, number: int, col: str) -> list[float]:
+    """The per-seed values of ``col`` of the configuration whose search trial is ``number``."""
+    done = trials[(trials["state"] == "COMPLETE") & trials["duplicate_of"].isna()]
+    part = done[(done["number"] == number) | (done["confirms"] == number)]
+    return [float(v) for v in part[col] if pd.notna(v)]
 
 
 def test_metric(metric: str) -> str:
@@ -57,7 +84,7 @@ def test_metric(metric: str) -> str:
 
 def plot_pareto(trials: pd.DataFrame, metric: str, path: Path, title: str) -> Path:
     """Validation metric (optimised) and test metric (reported) against GFLOPs; front as a step line."""
-    done = trials[trials["state"] == "COMPLETE"]
+    done = trials[(trials["state"] == "COMPLETE") & trials["confirms"].isna()]  # a configuration's own seed
     test = test_metric(metric)
     test = test if test in trials else None
     panels = [(metric, "validation")] + ([(test, "test")] if test else [])
@@ -71,9 +98,14 @@ def plot_pareto(trials: pd.DataFrame, metric: str, path: Path, title: str) -> Pa
             if len(part):
                 ax.scatter(part["gflops"], part[col], label=f"{role} ({len(part)})", zorder=3, **style)
         if len(front):
-            ax.step(front["gflops"], front[col], where="post", color="black", lw=1.2, zorder=2,
-                    label="Pareto front (validation)")
-            ax.scatter(front["gflops"], front[col], facecolors="none", edgecolors="black", s=90, zorder=4)
+            mean = front[f"{col}_mean"] if f"{col}_mean" in front else front[col]
+            ax.step(front["gflops"], mean, where="post", color="black", lw=1.2, zorder=2,
+                    label="Pareto front (validation, seed means)")
+            ax.scatter(front["gflops"], mean, facecolors="none", edgecolors="black", s=90, zorder=4)
+            if f"{col}_lo" in front and front[f"{col}_lo"].notna().any():  # 95 % intervals over seeds
+                yerr = [(mean - front[f"{col}_lo"]).fillna(0).clip(lower=0), (front[f"{col}_hi"] - mean).fillna(0).clip(lower=0)]
+                ax.errorbar(front["gflops"], mean, yerr=yerr, fmt="none", ecolor="black", elinewidth=1, capsize=4,
+                            zorder=5, label=f"95% interval over {int(front['n_seeds'].max())} seeds")
         named = done[done["role"] != "search"].sort_values(col)
         for k, (_, r) in enumerate(named.iterrows()):  # alternate above/below so that close labels part
             ax.annotate(r["label"], (r["gflops"], r[col]), textcoords="offset points",
@@ -124,10 +156,57 @@ def front_quality(study: optuna.Study, trials: pd.DataFrame) -> dict:
            "repeated_share": repeats / len(search) if len(search) else None}
     ref = reference_point(study, trials)
     if ref is not None:
-        history = hypervolume_history(trials, metric, *ref)
+        history = hypervolume_history(trials[trials["confirms"].isna()], metric, *ref)  # the search's trials
         out.update(hypervolume=float(history["hypervolume"].iloc[-1]) if len(history) else 0.0,
                    reference={"chance": ref[0], "gflops": ref[1]}, history=history)
+        out.update(seed_hypervolumes(trials, metric, ref))
     return out
+
+
+def seed_hypervolumes(trials: pd.DataFrame, metric: str, ref: tuple[float, float]) -> dict:
+    """The hypervolume of the front of seed means (validation) and of the test metric's means of the
+    configurations that front picks, each with a 95 % bootstrap interval over seeds once a front
+    configuration has more than one seed; empty when no configuration finished."""
+    configs = trials[trials["n_seeds"].notna() & trials["confirms"].isna() & (trials["state"] == "COMPLETE")
+                     & trials["duplicate_of"].isna()]
+    if not len(configs):
+        return {}
+    test = test_metric(metric)
+    out = {}
+    for name, col, rows in (("hypervolume", metric, configs), ("test_hypervolume", test, configs[configs["is_pareto"]])):
+        if col not in trials or not len(rows):
+            continue
+        values = [seed_values(trials, int(n), col) for n in rows["number"]]
+        gs = rows["gflops"].astype(float).tolist()
+        if any(not v for v in values):
+            continue
+
+        def hv(means: list[float], gs=gs) -> float:
+            return hypervolume(zip(means, gs), *ref)
+
+        out[name] = hv([float(np.mean(v)) for v in values])
+        if any(len(v) > 1 for v in values):
+            out[f"{name}_lo"], out[f"{name}_hi"] = bootstrap_interval(values, hv)
+    out["n_seeds_max"] = int(configs["n_seeds"].max())
+    return out
+
+
+def neighbour_noise(trials: pd.DataFrame, metric: str) -> list[str]:
+    """Markdown lines: whether each pair of neighbouring front points (by GFLOPs) differs in the mean
+    validation metric by more than the seeds' noise (Welch's t-test at 5 %)."""
+    front = pareto_frame(trials)
+    lines = []
+    for (_, a), (_, b) in zip(front.iloc[:-1].iterrows(), front.iloc[1:].iterrows()):
+        va, vb = seed_values(trials, int(a["number"]), metric), seed_values(trials, int(b["number"]), metric)
+        verdict, p = differ(va, vb)
+        names = f"{a['label'] or a['pattern']} ({a['gflops']:.4g} GFLOPs) vs {b['label'] or b['pattern']} ({b['gflops']:.4g})"
+        diff = float(np.mean(vb) - np.mean(va))
+        if verdict is None:
+            lines.append(f"- {names}: {metric} {diff:+.4f}; not judged (one seed: no noise estimate)")
+        else:
+            lines.append(f"- {names}: {metric} {diff:+.4f} over {len(va)} and {len(vb)} seeds, "
+                         f"{'differs by more than its noise' if verdict else 'within the noise'} (Welch p = {p:.3g})")
+    return lines
 
 
 def plot_hypervolume(history: pd.DataFrame, path: Path, title: str) -> Path:
@@ -167,13 +246,35 @@ def summary_markdown(study: optuna.Study, trials: pd.DataFrame, quality: dict | 
                    "GFLOPs; see `hypervolume.png` for its growth over the trials).")
     else:
         out.append("Hypervolume: not available (the study does not record the chance level; it predates it).")
+    if "hypervolume_lo" in quality or "test_hypervolume" in quality:
+        def ci(name):
+            return (f" (95% bootstrap interval over seeds {quality[name + '_lo']:.4f}-{quality[name + '_hi']:.4f})"
+                    if f"{name}_lo" in quality else "")
+        out.append(f"\nOn the seed means (up to {quality.get('n_seeds_max', 1)} seeds a configuration): validation "
+                   f"hypervolume **{quality['hypervolume']:.4f}**{ci('hypervolume')}"
+                   + (f"; test hypervolume of the configurations the validation front picks **"
+                      f"{quality['test_hypervolume']:.4f}**{ci('test_hypervolume')}" if "test_hypervolume" in quality
+                      else "") + ".")
     if quality["proposals"]:
         out.append(f"\nSampler proposals: {quality['proposals']}, of which {quality['repeated_proposals']} repeated "
                    f"a configuration already trained ({quality['repeated_share']:.0%}; not trained again).")
     out += ["", "## Pareto front", ""]
     front = pareto_frame(trials)
-    out += [_md_table(front[show]) if len(front) else "(no completed trial yet)", ""]
-    done = trials[(trials["state"] == "COMPLETE") & trials["duplicate_of"].isna()]
+    if len(front):
+        out += ["On the means over seeds (`n_seeds`; the search trained each configuration on one, the confirmation "
+                "adds seeds to the front's and the baselines'): mean and 95% t interval per metric; the search "
+                "trial's own values are in trials.csv.", ""]
+        table = front[["number", "role", "label", "backbone", "pattern", "n_seeds"]].copy()
+        for m in [metric, *tests]:
+            if f"{m}_mean" in front:
+                table[m] = front[f"{m}_mean"]
+                table[f"{m} 95% CI"] = [f"{lo:.4f}-{hi:.4f}" if pd.notna(lo) else "" for lo, hi in
+                                        zip(front[f"{m}_lo"], front[f"{m}_hi"])]
+        table[["gflops", "params"]] = front[["gflops", "params"]]
+        out += [_md_table(table), "", "Neighbouring front points:", "", *neighbour_noise(trials, metric), ""]
+    else:
+        out += ["(no completed trial yet)", ""]
+    done = trials[(trials["state"] == "COMPLETE") & trials["duplicate_of"].isna() & trials["confirms"].isna()]
     baselines = done[done["role"] == "baseline"]
     if len(done):
         joint = baselines[baselines["backbone"] == reference_backbone()]

@@ -23,6 +23,7 @@ from locomt.runs import check_memory, check_splits, check_trainer, resolve_preci
 from locomt.search.front import chance_level
 from locomt.search.objective import Context
 from locomt.search.space import check_params, default_trials, enqueue_defaults, load_space, space_path
+from locomt.search.workers import worker_plan
 from locomt.search.study import FINISHED, STUDY_FILE, SweepError, create_or_load, open_storage, write_pointer
 from locomt.task import monitor_metric
 
@@ -36,16 +37,19 @@ class Sweep:
     storage: optuna.storages.RDBStorage
     out: Path
     n_enqueued: int
+    n_workers: int = 1  # local worker processes (workers.worker_plan: --n-workers, the space's, or one per core/GPU)
+    threads: int = 0  # torch threads per worker (0: torch's default)
 
 
 def open_sweep(dataset: str, command: str, config: str | None = None, space: str | None = None,
                overrides: list[str] = (), n_trials: int | None = None, storage: str | None = None,
                study: str | None = None, out: str | None = None, heartbeat: int = 20,
-               progress: bool = True, space_changes: dict | None = None) -> Sweep:
+               progress: bool = True, space_changes: dict | None = None, n_workers: int | None = None) -> Sweep:
     """Open (create or resume) the sweep of ``dataset`` (``experiments/DATASET.yaml`` and
     ``sweeps/DATASET.yaml`` unless ``config``/``space`` name others). ``command`` is recorded in the
     study for the report; ``space_changes`` replace fields of the space file (``--strategy``, and what
-    ``locomt.searchbench`` varies)."""
+    ``locomt.searchbench`` varies). ``n_workers`` (else the space's ``n_workers``, else one per CPU core
+    or per GPU) is checked against the machine and planned into ``Sweep.n_workers`` and ``threads``."""
     space_file = Path(space) if space else space_path(dataset)
     sp = load_space(space_file)
     if space_changes:
@@ -64,6 +68,7 @@ def open_sweep(dataset: str, command: str, config: str | None = None, space: str
     check_params(cfg, sp)  # and so does a param value outside what the config accepts
     check_trainer(cfg.trainer, resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator))
     check_memory(cfg)
+    workers, threads = worker_plan(n_workers if n_workers is not None else sp.n_workers, cfg.trainer.accelerator)
     if sp.strategy == "asha" and "csv" not in cfg.trainer.loggers:
         raise SweepError(f"trainer.loggers={list(cfg.trainer.loggers)}: the asha strategy reads each epoch's "
                          "validation metric from a run's metrics.csv; expected csv among them")
@@ -100,7 +105,7 @@ def open_sweep(dataset: str, command: str, config: str | None = None, space: str
     ctx = Context(base=cfg, space=sp, storage=storage_url, study_name=study_name, n_trials=n_trials,
                   out=str(out_dir), heartbeat=heartbeat, metric=metric, n_classes=dm.n_classes,
                   vocab_size=dm.vocab_size)
-    return Sweep(ctx, st, rdb, out_dir, n_new)
+    return Sweep(ctx, st, rdb, out_dir, n_new, workers, threads)
 
 
 def reference_attrs(cfg: ExperimentConfig, dm: MultimodalDataModule) -> dict[str, float]:

@@ -62,6 +62,10 @@ class SweepSpace:
     eta: int = 3  # asha: 1/eta of the configurations at a rung go on
     asha_type: str = "stopping"  # asha: stopping | promotion (see the module docstring)
     budget_epochs: int | None = None  # end the study once its trials trained this many epochs
+    n_workers: int | None = None  # local worker processes; None: one per CPU core (one torch thread each)
+                                  # or, with a GPU accelerator, one per visible device
+    confirm_seeds: int = 3  # seeds in all of every validation-front configuration and baseline after the
+                            # search (the search's own seed and confirm_seeds - 1 more); 0 or 1: none
 
     def __post_init__(self) -> None:
         check_seed("seed", self.seed)  # the sampler's
@@ -73,6 +77,13 @@ class SweepSpace:
             raise ValueError(f"min_epochs={self.min_epochs}, eta={self.eta}; expected min_epochs >= 1 and eta >= 2")
         if self.budget_epochs is not None and self.budget_epochs < 1:
             raise ValueError(f"budget_epochs={self.budget_epochs}; expected a number of epochs >= 1 (or null)")
+        if isinstance(self.confirm_seeds, bool) or not isinstance(self.confirm_seeds, int) or self.confirm_seeds < 0:
+            raise ValueError(f"confirm_seeds={self.confirm_seeds!r}; expected a whole number of seeds >= 0 "
+                             "(0 turns the confirmation off)")
+        if self.n_workers is not None and (isinstance(self.n_workers, bool) or not isinstance(self.n_workers, int)
+                                           or self.n_workers < 1):
+            raise ValueError(f"n_workers={self.n_workers!r}; expected a whole number of worker processes >= 1 "
+                             "(or null: one per core, or per GPU)")
         if self.space not in SPACES:
             raise ValueError(f"space {self.space!r} is unknown; expected one of {', '.join(SPACES)}")
         if self.sampler not in SAMPLERS:

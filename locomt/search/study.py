@@ -81,14 +81,16 @@ def serialize_sqlite(engine) -> None:
 
 
 def epochs_spent(trials: list[optuna.trial.FrozenTrial]) -> int:
-    """The epochs the study's finished trials were charged (``TrialRecord.epochs``)."""
-    return sum(t.user_attrs.get("epochs") or 0 for t in trials if t.state in FINISHED)
+    """The epochs the study's finished search trials were charged (``TrialRecord.epochs``; the
+    confirmation of the front after the search is not part of its budget)."""
+    return sum(t.user_attrs.get("epochs") or 0 for t in trials if t.state in FINISHED and "confirms" not in t.user_attrs)
 
 
 def new_configuration(t: optuna.trial.FrozenTrial) -> bool:
     """Whether a trial evaluates a configuration of its own: not a repeat of one the study has
-    (``duplicate_of``), nor a promotion that resumes a paused one (``promoted_from``)."""
-    return "duplicate_of" not in t.user_attrs and "promoted_from" not in t.user_attrs
+    (``duplicate_of``), nor a promotion that resumes a paused one (``promoted_from``), nor another
+    seed of a front configuration (``confirms``)."""
+    return not {"duplicate_of", "promoted_from", "confirms"} & set(t.user_attrs)
 
 
 def watch_running(study: optuna.Study, seen: set[int]) -> None:
@@ -183,6 +185,8 @@ class TrialRecord:
     is_pareto: bool = False
     duplicate_of: int | None = None
     promoted_from: int | None = None
+    confirms: int | None = None  # another seed of this trial's configuration (the front's confirmation)
+    seed: int | None = None  # the trainer seed (config ``seed``; part of the run's config key)
     note: str | None = None
     key: str | None = None
     run: str | None = None

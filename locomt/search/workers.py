@@ -1,11 +1,16 @@
 """Sweep workers: run trials until the study is done, in this process or in N spawned ones that
-share the study (each with cores/N threads and, when there are GPUs, one device each); one console
+share the study (each with cores/N threads and, when there are GPUs, one device each; by default
+one worker of one thread per CPU core, or one per visible GPU: :func:`worker_plan`); one console
 line and a rewritten report after every trial (its plots at most every ``PLOT_EVERY_S`` seconds:
 drawing them takes a second or two, longer than a trial of a tiny test sweep), and a progress bar
 read from the storage.
 
 A worker with nothing left to start waits while others' trials run, so that a dead worker's stale
-trial (no heartbeat for 3 beats) is failed and retried by a live one.
+trial (no heartbeat for 3 beats) is failed and retried by a live one. When the search is done and
+the context asks for it (``Context.confirm``, set by ``locomt.sweep``), the workers confirm the
+front: every configuration on the validation front of seed means, and every baseline, is trained
+on ``confirm_seeds`` seeds in all (``locomt.search.confirm``), until the front of means holds only
+confirmed configurations.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from locomt.io import Interrupted
 from locomt.procs import die_with_parent
 from locomt.runs import quiet_lightning
+from locomt.search.confirm import enqueue_confirmations, waiting_confirmations
 from locomt.search.ehvi import EHVISampler, PatternSpace
 from locomt.search.fidelity import RungTPESampler
 from locomt.search.objective import Context, Objective, enqueue_promotion
@@ -33,6 +39,37 @@ from locomt.search.report import write_report
 from locomt.search.study import FINISHED, SweepError, epochs_spent, new_configuration, open_storage, watch_running
 
 console = Console(stderr=True, soft_wrap=True)  # one line per trial, also in logs
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask: a container's or taskset's share)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def worker_plan(requested: int | None, accelerator: str) -> tuple[int, int]:
+    """(local worker processes, torch threads per worker; 0 leaves torch's default). On CPU one worker
+    per core, each with one thread, unless ``requested`` says how many (at most the cores; then
+    cores // n threads each); with a GPU accelerator one worker per visible CUDA device (at most
+    those). SweepError naming the value for a count this machine cannot run."""
+    import torch
+
+    gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    if gpu:
+        devices = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if requested is not None and requested > devices:
+            raise SweepError(f"--n-workers {requested}: a sweep on {accelerator!r} runs one worker per CUDA device and "
+                             f"{devices} {'is' if devices == 1 else 'are'} visible; expected at most {devices}")
+        return (requested or max(1, devices)), 0
+    cores = cpu_cores()
+    if requested is None:
+        return cores, 1
+    if requested > cores:
+        raise SweepError(f"--n-workers {requested}: this machine gives the sweep {cores} CPU "
+                         f"core{'s' if cores != 1 else ''}; expected at most {cores} (one worker per core)")
+    return requested, max(1, cores // requested)
 PLOT_EVERY_S = 30.0  # the report's plots are redrawn after a trial when they are this old (and at the end)
 
 
@@ -60,10 +97,10 @@ def study_done(study: optuna.Study, n_trials: int, budget_epochs: int | None = N
     many repeats as ``n_trials`` end the study too (the sampler has run out of new configurations).
     A promotion (a trial that resumes a paused configuration) is no new configuration."""
     trials = study.get_trials(deepcopy=False)
-    waiting = sum(t.state == TrialState.WAITING for t in trials)
+    waiting = sum(t.state == TrialState.WAITING and "confirms" not in t.user_attrs for t in trials)
     running = sum(t.state == TrialState.RUNNING for t in trials)
     repeats = sum(t.state in FINISHED and "duplicate_of" in t.user_attrs and "promoted_from" not in t.user_attrs
-                  for t in trials)
+                  and "confirms" not in t.user_attrs for t in trials)
     started = sum(t.state in (*FINISHED, TrialState.RUNNING) and new_configuration(t) for t in trials)
     over = budget_epochs is not None and epochs_spent(trials) >= budget_epochs
     return waiting == 0 and (started >= n_trials or repeats >= n_trials) or over, running == 0
@@ -90,7 +127,13 @@ def run_worker(ctx: Context, worker: int = 0, on_trial=None) -> None:
         if promotes:
             enqueue_promotion(study, ctx.metric, ctx.space, ctx.base.trainer.max_epochs)  # before a new configuration
         no_new, none_running = study_done(study, ctx.n_trials, ctx.space.budget_epochs)
+        if no_new and ctx.confirm and waiting_confirmations(study):
+            study.optimize(objective, n_trials=1, callbacks=[report], gc_after_trial=True)
+            continue
         if no_new and none_running:
+            # the search is done: confirm its front (a no-op without confirm seeds or once confirmed)
+            if ctx.confirm and enqueue_confirmations(study, ctx.metric, ctx.space.confirm_seeds, ctx.base.seed):
+                continue
             return
         if no_new:  # others' trials are running: wait, so that a dead worker's trial gets retried
             time.sleep(min(ctx.heartbeat, 2.0))
@@ -121,6 +164,7 @@ def trial_line(t: optuna.trial.FrozenTrial, metric: str) -> str:
     what = a.get("pattern") or a.get("backbone", "?")
     label = f" ({a['label']})" if a.get("label") and a.get("label") != what else ""
     label += f" [resumes trial {a['promoted_from']}]" if "promoted_from" in a else ""
+    label += f" [confirms trial {a['confirms']}: seed {a['seed']}]" if "confirms" in a else ""
     head = f"trial {t.number:3d} {a.get('backbone', '?'):10s} {what}{label}"
     if t.state == TrialState.COMPLETE:
         test = {k: v for k, v in a.items() if k in ("test/acc", "test/mAP")}
