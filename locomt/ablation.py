@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from locomt.config import ExperimentConfig, model_config, with_model
 from locomt.cost import cost_rows
 from locomt.data.datasets import classes_without_data
-from locomt.io import atomic_path, atomic_write_csv
+from locomt.io import atomic_write_csv, save_figure
 from locomt.models import BASELINES, list_backbones, takes_pattern
 from locomt.models.config import ModelConfig
 from locomt.pattern import NAMED_PRESETS, PatternError
@@ -100,9 +100,7 @@ def plot(df: pd.DataFrame, path: Path, title: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def run_ablation(todo: list[tuple[str, ExperimentConfig]], seeds: int, root: Path, csv: Path,

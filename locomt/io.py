@@ -46,6 +46,16 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def save_figure(fig, path: str | Path, dpi: int = 130) -> Path:
+    """Write a matplotlib figure to ``path`` as PNG through :func:`atomic_path` and close it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)
+    return Path(path)
+
+
 def _naming(err: OSError, path: Path) -> OSError:
     """``err`` with ``path`` as its file name (a full disk says which file it could not write)."""
     if err.filename is not None and not str(err.filename).endswith(".tmp"):

@@ -165,7 +165,7 @@ def plot(df: pd.DataFrame, path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from locomt.io import atomic_path
+    from locomt.io import save_figure
 
     metric = primary_metric(df)
     part = df[df["metric"] == metric]
@@ -183,6 +183,4 @@ def plot(df: pd.DataFrame, path: Path, title: str) -> None:
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)

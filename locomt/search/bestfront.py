@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from locomt.io import atomic_path  # noqa: E402
+from locomt.io import save_figure  # noqa: E402
 from locomt.search.front import hypervolume  # noqa: E402
 from locomt.search.report import test_metric  # noqa: E402
 from locomt.search.strategies import REFERENCE  # noqa: E402
@@ -112,9 +112,7 @@ def plot_against_best(curves: pd.DataFrame, best: float, path: Path, title: str)
     axes[0].legend(fontsize=7, loc="lower right")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=130, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 

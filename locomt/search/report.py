@@ -28,7 +28,7 @@ import pandas as pd  # noqa: E402
 
 import json  # noqa: E402
 
-from locomt.io import atomic_path, atomic_write_csv, atomic_write_text  # noqa: E402
+from locomt.io import atomic_write_csv, atomic_write_text, save_figure  # noqa: E402
 from locomt.models import reference_backbone  # noqa: E402
 from locomt.stats import bootstrap_interval, differ  # noqa: E402
 from locomt.stats import summarise as seed_summary  # noqa: E402
@@ -117,9 +117,7 @@ def plot_pareto(trials: pd.DataFrame, metric: str, path: Path, title: str) -> Pa
         axes[0][0].legend(fontsize=7, loc="lower right")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=130, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
@@ -218,9 +216,7 @@ def plot_hypervolume(history: pd.DataFrame, path: Path, title: str) -> Path:
            ylim=(0, max(1e-3, float(history["hypervolume"].max()) * 1.1) if len(history) else 1))
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=130, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
