@@ -32,11 +32,12 @@ from locomt.models.model import present_key
 _SEED_TAG = 0x6D64  # keeps modality dropout's stream apart from SpecAugment's (same seed, rank, step)
 
 
-def batch_presence(inputs: dict[str, Tensor], names: tuple[str, ...] | list[str], batch: int,
-                   device: torch.device | None = None) -> Tensor:
-    """(B, m) bool from the batch's presence keys (True where a modality has no key)."""
+def batch_presence(inputs: dict[str, Tensor], names: tuple[str, ...] | list[str]) -> Tensor:
+    """(B, m) bool from the batch's presence keys (True where a modality has no key); B and the
+    device are those of the first modality's input."""
+    first = inputs[names[0]]
     cols = [inputs[present_key(n)].bool() if present_key(n) in inputs
-            else torch.ones(batch, dtype=torch.bool, device=device) for n in names]
+            else torch.ones(first.shape[0], dtype=torch.bool, device=first.device) for n in names]
     return torch.stack(cols, 1)
 
 
@@ -64,8 +65,7 @@ def apply_modality_dropout(inputs: dict[str, Tensor], names: tuple[str, ...], dr
     probs = [float(dropout.get(n, 0.0)) for n in names]
     if not any(probs):
         return inputs
-    first = inputs[names[0]]
-    present = batch_presence(inputs, names, first.shape[0], first.device)
+    present = batch_presence(inputs, names)
     seed = np.random.SeedSequence([*(int(s) % 2**32 for s in seed_parts), _SEED_TAG]).generate_state(1)[0]
     out = drop_modalities(present, probs, torch.Generator().manual_seed(int(seed)))
     keys = {n for n, p in zip(names, probs) if p} | {n for n in names if present_key(n) in inputs}
@@ -79,8 +79,7 @@ def mark_absent(inputs: dict[str, Tensor], target: Tensor, names: tuple[str, ...
     remains): returns the inputs, the targets and how many examples were left out."""
     if not absent:
         return inputs, target, 0
-    first = inputs[names[0]]
-    present = batch_presence(inputs, names, first.shape[0], first.device)
+    present = batch_presence(inputs, names)
     for j, n in enumerate(names):
         if n in absent:
             present[:, j] = False

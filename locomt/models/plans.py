@@ -61,6 +61,12 @@ class LayerPlan:
         return [BlockWork(total, tuple(pairs))]
 
 
+def fused_from(cfg: ModelConfig, fusion: LayerPlan) -> list[LayerPlan]:
+    """Unimodal layers below ``cfg.fusion_layer``, then ``fusion`` in every layer from there (MBT's
+    convention: fusion_layer 0 fuses from the input on, fusion_layer = n_layers never fuses)."""
+    return [LayerPlan("unimodal")] * cfg.fusion_layer + [fusion] * (cfg.n_layers - cfg.fusion_layer)
+
+
 class BackbonePlan:
     """A backbone kind: which layer goes where (:meth:`plan`), what it needs of an architecture
     (:meth:`check_architecture`) and its work (:meth:`work`); ``locomt.models.backbones.Backbone``
@@ -103,8 +109,7 @@ class Joint(BackbonePlan):
 
     @classmethod
     def plan(cls, cfg: ModelConfig) -> list[LayerPlan]:
-        f = cfg.fusion_layer
-        return [LayerPlan("unimodal")] * f + [LayerPlan("joint")] * (cfg.n_layers - f)
+        return fused_from(cfg, LayerPlan("joint"))
 
 
 @register_backbone("late", baseline=True)
@@ -129,8 +134,7 @@ class Bottleneck(BackbonePlan):
 
     @classmethod
     def plan(cls, cfg: ModelConfig) -> list[LayerPlan]:
-        f = cfg.fusion_layer
-        return [LayerPlan("unimodal")] * f + [LayerPlan("bottleneck")] * (cfg.n_layers - f)
+        return fused_from(cfg, LayerPlan("bottleneck"))
 
 
 @register_backbone("locomt", takes_pattern=True)
