@@ -51,3 +51,14 @@ def die_with_parent(parent: int | None = None, interval: float = 1.0) -> None:
 def ignore_interrupts() -> None:
     """Ignore SIGINT in a worker: the parent turns Ctrl-C into an orderly shutdown of its pool."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def default_workers() -> int:
+    """Processes of a pool that decodes or writes media: min(4, CPU cores)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def pool_child(parent: int) -> None:
+    """Initializer of a pool's worker process: it ends with ``parent`` and leaves Ctrl-C to it."""
+    die_with_parent(parent)
+    ignore_interrupts()

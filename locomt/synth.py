@@ -18,7 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m locomt.synth", description=__doc__.split("\n")[0])
     p.add_argument("--layout", choices=LAYOUTS, required=True, help="metadata format to write")
     p.add_argument("--out", required=True, type=Path, help="output folder (created)")
-    p.add_argument("--n", type=int, default=300, help="number of clips over all splits (default 300)")
+    p.add_argument("--n", type=int, default=None,
+                   help="number of clips over all splits (default 300, or the sum of --splits)")
+    p.add_argument("--splits", default=None, metavar="N,N[,N]",
+                   help="clips per split (medvidcl: train,val,test; audioset: balanced_train,eval); default: "
+                        "70/15/15 %% (medvidcl) or 80/20 %% (audioset) of --n")
     p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same dataset (default 0)")
     p.add_argument("--size", type=int, default=64, help="frame width and height in pixels (default 64)")
     p.add_argument("--fps", type=int, default=8, help="frames per second (default 8)")
@@ -32,8 +36,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
     try:
-        cfg = SynthConfig(a.layout, a.n, a.seed, a.size, a.fps, a.seconds, a.sample_rate, no_audio=a.no_audio,
-                          no_video=a.no_video)
+        splits = None
+        if a.splits is not None:
+            try:
+                splits = tuple(int(c) for c in a.splits.split(","))
+            except ValueError:
+                raise ValueError(f"--splits={a.splits}: expected clip counts separated by commas, e.g. 840,600,600")
+        n = a.n if a.n is not None else sum(splits) if splits else 300
+        cfg = SynthConfig(a.layout, n, a.seed, a.size, a.fps, a.seconds, a.sample_rate, no_audio=a.no_audio,
+                          no_video=a.no_video, splits=splits)
         from locomt.data.synthetic.layout import generate  # the renderers: once the parameters are checked
 
         items = generate(a.out, cfg, progress=not a.no_progress, overwrite=a.overwrite)

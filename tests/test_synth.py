@@ -22,7 +22,7 @@ from locomt.data.audioset import read_audioset, read_class_labels
 from locomt.data.media import MediaIndex, find_media, missing_media
 from locomt.data.medvidcl import CLASSES, read_medvidcl
 from locomt.data.synthetic.clips import render_video, write_clip
-from locomt.data.synthetic.config import SynthConfig
+from locomt.data.synthetic.config import SynthConfig, config_dict
 from locomt.data.synthetic.layout import generate, plan
 from locomt.data.synthetic.pairs import (
     BAND_PX,
@@ -359,6 +359,41 @@ def test_config_errors():
         SynthConfig("kinetics")
     with pytest.raises(ValueError, match="size=33"):
         SynthConfig(size=33)
+    with pytest.raises(ValueError, match=r"n=100, but splits=\[50, 25, 20\] hold 95 clips"):
+        SynthConfig(n=100, splits=(50, 25, 20))
+    with pytest.raises(ValueError, match=r"splits=\(50, 50\); expected 3 clip counts >= 1 \(train, val, test\)"):
+        SynthConfig(n=100, splits=(50, 50))
+    with pytest.raises(ValueError, match=r"expected 2 clip counts >= 1 \(balanced_train, eval\)"):
+        SynthConfig("audioset", n=100, splits=(100, 0))
+
+
+def test_splits_give_each_split_its_count_and_leave_older_datasets_alone(tmp_path):
+    """``splits`` (issue 21: a validation split large enough to tell patterns apart) sets the count of
+    each split; without it the shares of ``n`` and synth_config.json are what they always were."""
+    generate(tmp_path / "m", SynthConfig("medvidcl", n=12, seed=2, size=16, splits=[4, 5, 3]), progress=False)
+    assert {k: len(v) for k, v in read_medvidcl(tmp_path / "m").items()} == {"train": 4, "val": 5, "test": 3}
+    assert json.loads((tmp_path / "m" / "synth_config.json").read_text())["splits"] == [4, 5, 3]
+    assert SynthConfig("medvidcl", n=1200).split_sizes() == [840, 180, 180]
+    assert SynthConfig("audioset", n=40).split_sizes() == [32, 8]
+    assert "splits" not in config_dict(SynthConfig(n=12))  # roots written before the field stay valid
+    a = plan(SynthConfig("audioset", n=10, seed=1, splits=(3, 7)))
+    assert [it["split"] for it in a] == ["balanced_train"] * 3 + ["eval"] * 7
+    assert main(["--layout", "medvidcl", "--out", str(tmp_path / "c"), "--splits", "2,1,1", "--size", "16",
+                 "--no-progress"]) == 0
+    assert {k: len(v) for k, v in read_medvidcl(tmp_path / "c").items()} == {"train": 2, "val": 1, "test": 1}
+    with pytest.raises(SystemExit):
+        main(["--layout", "medvidcl", "--out", str(tmp_path / "d"), "--splits", "2,x,1"])
+    assert not (tmp_path / "d").exists()
+
+
+def test_clips_written_in_parallel_are_the_clips_written_in_one_process(tmp_path):
+    cfg = SynthConfig("medvidcl", n=100, seed=4, size=16, seconds=0.5)
+    generate(tmp_path / "one", cfg, progress=False, workers=1)
+    generate(tmp_path / "two", cfg, progress=False, workers=2)
+    names = sorted(p.name for p in (tmp_path / "one" / "media").iterdir())
+    assert len(names) == 100 and names == sorted(p.name for p in (tmp_path / "two" / "media").iterdir())
+    assert all((tmp_path / "one" / "media" / n).read_bytes() == (tmp_path / "two" / "media" / n).read_bytes()
+               for n in names)
 
 
 def test_cli(tmp_path, capsys):

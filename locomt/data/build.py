@@ -51,15 +51,10 @@ from locomt.data.datasets import Item, ensure_root, plan_dataset
 from locomt.data.media import MediaError, MediaFiles
 from locomt.data.missing import MISSING_CSV, skipped_summary, unavailable_error, unavailable_media
 from locomt.data.video import read_video
-from locomt.procs import die_with_parent, ignore_interrupts
+from locomt.procs import default_workers, pool_child
 
 if TYPE_CHECKING:
     from locomt.config import AudioConfig, DataConfig, VideoConfig
-
-
-def default_workers() -> int:
-    """min(4, CPU cores)."""
-    return max(1, min(4, os.cpu_count() or 1))
 
 
 def decode_media(
@@ -146,8 +141,7 @@ def _run_job(job: _Job) -> tuple[str, int, dict[str, str] | None, dict[str, str]
 def _init_worker(parent: int) -> None:
     import torch
 
-    die_with_parent(parent)  # a killed prepare leaves no decoding worker behind
-    ignore_interrupts()  # Ctrl-C reaches the parent, which shuts the pool down
+    pool_child(parent)  # a killed prepare leaves no decoding worker behind; Ctrl-C reaches the parent
     torch.set_num_threads(1)
 
 

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from locomt.config import DataConfig
 
 LAYOUTS = ("audioset", "medvidcl")
+#: each layout's splits, in the order ``splits`` counts them, and their shares of ``n`` when it does not
+SPLITS = {"audioset": ("balanced_train", "eval"), "medvidcl": ("train", "val", "test")}
+SPLIT_FRACTIONS = {"audioset": (0.8, 0.2), "medvidcl": (0.7, 0.15, 0.15)}
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,9 @@ class SynthConfig:
     # drawn apart from everything else, so 0 (the default) writes the dataset it always did
     no_audio: float = 0.0
     no_video: float = 0.0
+    # clips per split in SPLITS order (medvidcl: train, val, test); None: the shares SPLIT_FRACTIONS of n.
+    # Given, they must add up to n: a larger validation and test split than n's shares give (issue 21).
+    splits: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         check_seed("seed", self.seed)
@@ -62,10 +68,31 @@ class SynthConfig:
                 f"fps={self.fps}, seconds={self.seconds}, sample_rate={self.sample_rate}; "
                 "expected fps >= 1, seconds > 0, sample_rate >= 8000"
             )
+        if self.splits is not None:
+            self._check_splits()
+
+
+    def _check_splits(self) -> None:
+        names = SPLITS.get(self.layout, ())
+        sp = self.splits
+        if (not isinstance(sp, (tuple, list)) or len(sp) != len(names)
+                or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in sp)):
+            raise ValueError(f"splits={sp!r}; expected {len(names)} clip counts >= 1 ({', '.join(names)})")
+        object.__setattr__(self, "splits", tuple(sp))
+        if sum(sp) != self.n:
+            raise ValueError(f"n={self.n}, but splits={list(sp)} hold {sum(sp)} clips; expected n equal to their sum")
+
+    def split_sizes(self) -> list[int]:
+        """Clips per split in :data:`SPLITS` order: ``splits``, or the shares :data:`SPLIT_FRACTIONS` of ``n``."""
+        if self.splits is not None:
+            return list(self.splits)
+        fractions = SPLIT_FRACTIONS[self.layout]
+        sizes = [max(1, int(round(self.n * f))) for f in fractions[1:]]
+        return [self.n - sum(sizes)] + sizes
 
 
 #: fields left out of synth_config.json at their default, so roots written before them stay valid
-_NEW_FIELDS = {"no_audio": 0.0, "no_video": 0.0}
+_NEW_FIELDS = {"no_audio": 0.0, "no_video": 0.0, "splits": None}
 
 
 def config_dict(cfg: SynthConfig) -> dict:

@@ -47,15 +47,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from locomt.data.synthetic.config import SynthConfig
+from locomt.data.synthetic.config import SPLITS, SynthConfig
 from locomt.data.synthetic.clips import moving_square
-from locomt.data.synthetic.rule import FILLER_WORDS, NONMEDICAL_WORDS, split_sizes, ytids
+from locomt.data.synthetic.rule import FILLER_WORDS, NONMEDICAL_WORDS, ytids
 
 PAIRS = ("va", "vt", "at")
 MODALITY_PAIRS = {"v": ("va", "vt"), "a": ("va", "at"), "t": ("vt", "at")}
 N_VALUES = 4
 NO_EVIDENCE = 3
-SPLIT_FRACTIONS = (0.7, 0.15, 0.15)  # train, val, test: the validation front is measured on 15 %
 HUES = (("red", (220, 40, 40)), ("yellow", (230, 210, 40)), ("green", (40, 190, 70)), ("blue", (50, 90, 230)))
 GREYS = (("black", 30), ("dark grey", 100), ("light grey", 170), ("white", 240))
 BAND_PX = 8  # the video patch of experiments/synthetic-medvidcl.yaml: every patch shows hue and grey
@@ -127,7 +126,7 @@ def plan_medvidcl(cfg: SynthConfig, rng: np.random.Generator) -> list[dict]:
 
     ids = ytids(rng, cfg.n)
     items, k = [], 0
-    for split, size in zip(("train", "val", "test"), split_sizes(cfg.n, SPLIT_FRACTIONS)):
+    for split, size in zip(SPLITS["medvidcl"], cfg.split_sizes()):
         for y in rng.permutation(np.arange(size) % 3):
             informative = tuple(bool(rng.random() < r) for r in cfg.reliability)
             clip = PairClip(

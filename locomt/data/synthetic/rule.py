@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from locomt.data.synthetic.config import SynthConfig
+from locomt.data.synthetic.config import SPLITS, SynthConfig
 
 COLOURS = (("red", (220, 40, 40)), ("yellow", (230, 210, 40)), ("green", (40, 190, 70)), ("blue", (50, 90, 230)))
 TONES_HZ = (440.0, 660.0, 990.0, 1485.0)
@@ -138,11 +138,6 @@ def ytids(rng: np.random.Generator, n: int) -> list[str]:
     return out
 
 
-def split_sizes(n: int, fractions: tuple[float, ...]) -> list[int]:
-    sizes = [max(1, int(round(n * f))) for f in fractions[1:]]
-    return [n - sum(sizes)] + sizes
-
-
 def _clip(rng: np.random.Generator, cfg: SynthConfig, colour: int, tone: int, short: bool) -> Clip:
     return Clip(
         colour=int(colour),
@@ -180,7 +175,7 @@ def latent_row(clip: Clip) -> dict:
 
 def plan_audioset(cfg: SynthConfig, rng: np.random.Generator) -> list[dict]:
     ids = ytids(rng, cfg.n)
-    splits = ["balanced_train"] * split_sizes(cfg.n, (0.8, 0.2))[0] + ["eval"] * split_sizes(cfg.n, (0.8, 0.2))[1]
+    splits = [name for name, size in zip(SPLITS["audioset"], cfg.split_sizes()) for _ in range(size)]
     items = []
     for k, (ytid, split) in enumerate(zip(ids, splits)):
         clip = _clip(rng, cfg, rng.integers(4), rng.integers(4), short=k % 10 == 5)
