@@ -59,21 +59,29 @@ def waiting_confirmations(study: optuna.Study) -> bool:
     return any("confirms" in t.user_attrs for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
 
-def enqueue_confirmations(study: optuna.Study, metric: str, confirm_seeds: int, base_seed: int) -> int:
+def enqueue_confirmations(study: optuna.Study, metric: str, confirm_seeds: int, base_seed: int,
+                          baselines_only: bool = False) -> int:
     """Enqueue the confirmation trials that the front of means and the baselines still lack (seeds
     ``seed, seed + 1, ..., seed + confirm_seeds - 1`` of each configuration, ``seed`` its own);
-    returns how many. A seed with a trial waiting, running or finished is not enqueued again."""
+    returns how many. A seed with a trial waiting, running or finished is not enqueued again.
+
+    The most expensive configurations (GFLOPs) come first, so that the last trials of the sweep are
+    short ones and no worker waits long for another at its end. ``baselines_only``: only the
+    baselines', which are confirmed whatever the front turns out to be, so a worker with no search
+    trial left can train them while the others finish theirs."""
     if confirm_seeds <= 1:
         return 0
     trials = study.get_trials(deepcopy=False)
     groups = configurations(trials)
-    targets = front_of_means(groups) | {k for k, g in groups.items() if g[0].user_attrs.get("role") == "baseline"}
+    targets = {k for k, g in groups.items() if g[0].user_attrs.get("role") == "baseline"}
+    if not baselines_only:
+        targets |= front_of_means(groups)
     had: dict[int, set[int]] = {}
     for t in trials:
         if "confirms" in t.user_attrs and t.state != TrialState.FAIL:
             had.setdefault(t.user_attrs["confirms"], set()).add(int(t.user_attrs["seed"]))
     n = 0
-    for k in sorted(targets):
+    for k in sorted(targets, key=lambda k: (-groups[k][0].values[1], k)):
         source = groups[k][0]
         own = int(source.user_attrs.get("seed", base_seed))
         attrs = {a: source.user_attrs[a] for a in CARRIED if a in source.user_attrs}

@@ -135,7 +135,11 @@ def run_worker(ctx: Context, worker: int = 0, on_trial=None) -> None:
             if ctx.confirm and enqueue_confirmations(study, ctx.metric, ctx.space.confirm_seeds, ctx.base.seed):
                 continue
             return
-        if no_new:  # others' trials are running: wait, so that a dead worker's trial gets retried
+        if no_new:  # others' trials are running: confirm the baselines meanwhile, or wait (a dead
+            # worker's trial gets retried)
+            if ctx.confirm and enqueue_confirmations(study, ctx.metric, ctx.space.confirm_seeds, ctx.base.seed,
+                                                     baselines_only=True):
+                continue
             time.sleep(min(ctx.heartbeat, 2.0))
             continue
         study.optimize(objective, n_trials=1, callbacks=[report], gc_after_trial=True)
