@@ -43,6 +43,10 @@ configuration (canonical pattern and settings) was already trained reuses that r
 Results (``trials.csv``, ``pareto.csv``, ``pareto.png``, ``summary.md``) go to ``results/<dataset>/``
 after every trial (the plots at most every 30 s, and at the end); ``python -m locomt.report
 results/<dataset>`` regenerates them from the study.
+
+``--robustness``: once the sweep is done (its front confirmed), the front's and the baselines' runs
+are tested with each modality missing (test split): ``robustness.csv``, ``robustness.png`` and a
+section of ``summary.md`` (``locomt.search.missing``; a rerun tests only what ``robustness.csv`` lacks).
 """
 
 from __future__ import annotations
@@ -85,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", help="Optuna storage URL (default: sqlite:///OUT/study.db)")
     p.add_argument("--study", help="study name (default: the space file's name)")
     p.add_argument("--out", help="results folder (default: results/DATASET)")
+    p.add_argument("--robustness", action="store_true",
+                   help="once the sweep is done, test the front's and the baselines' runs with each modality missing "
+                   "(test split; locomt.search.missing): robustness.csv, robustness.png and a section of summary.md; "
+                   "a rerun tests only the runs robustness.csv lacks")
     p.add_argument("--heartbeat", type=int, default=20,
                    help="seconds between a running trial's heartbeats; it is stale after 3 missed (default 20)")
     return p
@@ -98,7 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.heartbeat < 1:
         raise ValueError(f"--heartbeat {args.heartbeat}: expected a whole number of seconds >= 1")
     sp = load_space(args.space or space_path(args.dataset))  # a bad space or config answers before the heavy imports
-    load_experiment(args.config or experiment_path(args.dataset), [*sp.overrides, *args.overrides])
+    cfg = load_experiment(args.config or experiment_path(args.dataset), [*sp.overrides, *args.overrides])
+    if args.robustness and len(cfg.data.modalities) < 2:
+        raise ValueError(f"--robustness: data.modalities={list(cfg.data.modalities)} has one modality; expected two "
+                         "or more (one of them is removed at a time)")
     from locomt.search.report import write_report
     from locomt.search.session import open_sweep
     from locomt.search.study import redact
@@ -130,7 +141,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         sweep.storage.remove_session()
-    paths = write_report(study, sweep.out)
+    try:  # --robustness: here, in the one parent process, once every worker is done and the front confirmed
+        paths = write_report(study, sweep.out, robustness=console if args.robustness else None)
+    except KeyboardInterrupt:
+        if not args.robustness:
+            raise
+        console.print(f"interrupted: the runs tested so far are kept in {sweep.out / 'robustness.csv'}; run the "
+                      f"same command again to test the rest ({command})", markup=False, highlight=False)
+        return 130
     console.print(f"wrote {', '.join(str(p) for p in paths)}", markup=False, highlight=False)
     return 0
 

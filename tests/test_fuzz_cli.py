@@ -75,6 +75,7 @@ CASES = [
     ("sweep", ["--space", "SPACE:seed: x"], "seed='x'"),
     ("sweep", ["--space", "SPACE:n_trials: 0"], "n_trials"),
     ("sweep", ["--space", "no-such-space.yaml"], "no-such-space.yaml"),
+    ("sweep", ["--robustness", "--set", "data.modalities=[video]"], "--robustness"),
     # train: loggers, seeds, types
     ("train", ["--config", CONFIG, "trainer.loggers=[wandb]"], "wandb"),
     ("train", ["--config", CONFIG, "seed=-1"], "seed=-1"),

@@ -280,6 +280,52 @@ def test_report_after_a_trial_redraws_the_plots_at_most_every_interval(swept, tm
     assert all((out / name).stat().st_mtime_ns != t for name, t in drawn.items())
 
 
+def test_robustness_of_the_front_and_the_baselines(swept, capfd):
+    """--robustness on the finished sweep: nothing trained, every run of the front and the baselines
+    tested with each modality (and pair) missing, the complete rows equal to the runs' own test
+    metrics; a rerun tests nothing again, and only a run whose rows are gone; locomt.report does the same."""
+    tmp, args = swept
+    out = tmp / "out"
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp / "runs" / "configs").glob("*/metrics.json")}
+    n_trials = len(_study(tmp).trials)
+    assert run_cli(main, [*args, "--robustness"]) == 0
+    assert "0 already in" in capfd.readouterr().err
+    assert len(_study(tmp).trials) == n_trials
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # nothing trained
+    trials = pd.read_csv(out / "trials.csv", keep_default_na=False, na_values=[""])
+    own = trials[trials.duplicate_of.isna()]
+    want = set(own[own.is_pareto | (own.role == "baseline")].number)
+    df = pd.read_csv(out / "robustness.csv", keep_default_na=False)
+    assert set(df.configuration) == want and {"joint", "late"} <= set(df.backbone)
+    assert set(df.role) <= {"baseline", "preset", "search"}
+    assert sorted(set(df.missing)) == sorted(["", "video", "audio", "text", "video+audio", "video+text", "audio+text"])
+    for number, g in df[df.metric == "test/acc"].groupby("configuration"):
+        row = own[own.number == number].iloc[0]
+        assert g.run.nunique() == 1 and g.run.iloc[0] == row.run  # one seed each here (no confirmation)
+        assert g[g.missing == ""].value.iloc[0] == row["test/acc"]  # the run's own test, to the bit
+    assert (df["drop"] == df.complete - df.value).all()
+    assert (out / "robustness.png").stat().st_size > 1000
+    summary = (out / "summary.md").read_text()
+    section = summary[summary.index("## Robustness to missing modalities"):]
+    assert "| configuration | role | label | seeds | complete | without video | without audio | without text | " \
+           "worst drop |" in section
+    acc = df[df.metric == "test/acc"]
+    for number in want:
+        g = acc[acc.configuration == number].set_index("missing")
+        worst = max(("video", "audio", "text"), key=lambda m: g.loc[m, "drop"])
+        assert f"| {number} |" in section and f"{g.loc[worst, 'drop']:.4f} ({worst})" in section
+    # a rerun tests nothing again; with one run's rows gone, it tests that run only, to the same numbers
+    saved = (out / "robustness.csv").read_bytes()
+    assert run_cli(main, [*args, "--robustness"]) == 0
+    assert f"{len(want)} already in" in capfd.readouterr().err and (out / "robustness.csv").read_bytes() == saved
+    df[df.configuration != min(want)].to_csv(out / "robustness.csv", index=False)
+    assert run_cli(report_main, [str(out), "--robustness"]) == 0
+    assert f"{len(want) - 1} already in {out / 'robustness.csv'}, 1 to test" in capfd.readouterr().out
+    assert (out / "robustness.csv").read_bytes() == saved and (out / "summary.md").read_text() == summary
+    # without --robustness, the report keeps the section (from robustness.csv)
+    assert run_cli(report_main, [str(out)]) == 0 and (out / "summary.md").read_text() == summary
+
+
 def test_rerun_resumes_and_extends_without_retraining(swept, tmp_path):
     tmp, args = swept
     before = pd.read_csv(tmp / "out" / "trials.csv")

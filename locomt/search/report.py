@@ -17,6 +17,7 @@ Every file is written atomically (a crash never leaves a truncated file).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -34,6 +35,8 @@ from locomt.stats import bootstrap_interval, differ  # noqa: E402
 from locomt.stats import summarise as seed_summary  # noqa: E402
 from locomt.search.confirm import configurations, front_of_means  # noqa: E402
 from locomt.search.front import hypervolume, hypervolume_history  # noqa: E402
+from locomt.search.missing import CSV_FILE as ROBUSTNESS_CSV, PLOT_FILE as ROBUSTNESS_PNG  # noqa: E402
+from locomt.search.missing import summary_table, update_robustness  # noqa: E402
 from locomt.search.study import POINTER_FILE, TrialRecord, rung_order  # noqa: E402
 
 BUDGET_FRACTIONS = (1.0, 0.75, 0.6, 0.5, 0.45)  # of joint fusion's GFLOPs: where view patterns differ in cost
@@ -291,9 +294,12 @@ def summary_markdown(study: optuna.Study, trials: pd.DataFrame, quality: dict | 
     return "\n".join(out)
 
 
-def write_report(study: optuna.Study, out: str | Path, plots: bool = True) -> list[Path]:
+def write_report(study: optuna.Study, out: str | Path, plots: bool = True, robustness: Any = None) -> list[Path]:
     """Write trials.csv, pareto.csv, pareto.png, hypervolume.png, summary.md and sweep.json for
-    ``study`` into ``out``; with ``plots`` False the tables only (the PNGs are left as they are)."""
+    ``study`` into ``out``; with ``plots`` False the tables only (the PNGs are left as they are). With
+    ``robustness`` (a rich console), the front's and the baselines' runs that robustness.csv lacks are
+    tested with modalities missing first (``locomt.search.missing``); the summary shows robustness.csv
+    whenever the folder has the sweep's."""
     out = Path(out)
     trials = trials_frame(study)
     metric = study.user_attrs.get("metric", "val/acc")
@@ -305,9 +311,33 @@ def write_report(study: optuna.Study, out: str | Path, plots: bool = True) -> li
     quality = front_quality(study, trials)
     if plots and "history" in quality:
         paths.append(plot_hypervolume(quality["history"], out / "hypervolume.png", study.study_name))
-    paths.append(atomic_write_text(out / "summary.md", summary_markdown(study, trials, quality) + "\n"))
+    if robustness is not None:  # the front and the baselines tested with modalities missing (--robustness)
+        paths += update_robustness(trials, out, study.study_name, robustness)
+    paths.append(atomic_write_text(out / "summary.md", summary_markdown(study, trials, quality) + "\n"
+                                   + "".join(line + "\n" for line in robustness_markdown(trials, out))))
     paths.append(update_pointer(out, study, quality))
     return paths
+
+
+def robustness_markdown(trials: pd.DataFrame, out: Path) -> list[str]:
+    """The summary's section on the folder's robustness.csv (``locomt.search.missing.summary_table``);
+    none without one."""
+    found = summary_table(trials, out)
+    if found is None:
+        return []
+    metric, table, lacking = found
+    lines = ["## Robustness to missing modalities", ""]
+    if len(table):
+        lines += [f"`{metric}` on the test split (reported, never optimised) of the front's configurations and the "
+                  "baselines, complete and with each modality missing from every example, means over the seeds of "
+                  "each (the configuration is the trial number in pareto.csv); the worst drop is from complete, one "
+                  f"modality missing. Every run, pair and metric: `{ROBUSTNESS_CSV}`; the plot: `{ROBUSTNESS_PNG}`.",
+                  "", _md_table(table), ""]
+    if lacking:
+        lines += [f"{lacking} run{'s' if lacking != 1 else ''} of the current front and baselines "
+                  f"{'are' if lacking != 1 else 'is'} not in `{ROBUSTNESS_CSV}` (the front changed since it was "
+                  "written): `python -m locomt.report <this folder> --robustness` tests them.", ""]
+    return lines
 
 
 def update_pointer(out: Path, study: optuna.Study, quality: dict) -> Path:
