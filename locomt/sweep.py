@@ -22,6 +22,8 @@ training). Test metrics are recorded for every trial but never optimised. The ex
     seed: 0
     budget_gflops: null      # configurations above it are rejected (pruned) before training
     confirm_seeds: 3         # after the search, the front and the baselines on 3 seeds in all (0: none)
+    objectives: [metric, gflops]   # or [metric, gflops, worst_missing]: also maximise the worst validation
+                             # metric with one modality missing (strategy full; sampler tpe, nsga2 or random)
     n_workers: null          # local workers: one per CPU core (one thread each) or per GPU; or a number
     baselines: [early, joint, late, bottleneck]
     presets: [all-self, half, all-cross, alternate, bottom-self]
@@ -107,9 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         raise ValueError(f"--heartbeat {args.heartbeat}: expected a whole number of seconds >= 1")
     sp = load_space(args.space or space_path(args.dataset))  # a bad space or config answers before the heavy imports
     cfg = load_experiment(args.config or experiment_path(args.dataset), [*sp.overrides, *args.overrides])
-    if args.robustness and len(cfg.data.modalities) < 2:
-        raise ValueError(f"--robustness: data.modalities={list(cfg.data.modalities)} has one modality; expected two "
-                         "or more (one of them is removed at a time)")
+    for what, asked in (("--robustness", args.robustness),
+                        ("objectives: worst_missing", "worst_missing" in sp.objectives)):
+        if asked and len(cfg.data.modalities) < 2:
+            raise ValueError(f"{what}: data.modalities={list(cfg.data.modalities)} has one modality; expected two "
+                             "or more (one of them is removed at a time)")
     from locomt.search.report import write_report
     from locomt.search.session import open_sweep
     from locomt.search.study import redact

@@ -139,6 +139,10 @@ def test_trial_config_applies_params_and_fixed_backbones():
     ("confirm_seeds: three\n", "confirm_seeds"),
     ("confirm_seeds: 2.5\n", "confirm_seeds"),
     ("n_workers: 0\n", "n_workers=0; expected a whole number of worker processes >= 1"),
+    ("objectives: [metric]\n", "objectives ['metric']; expected [metric, gflops] or [metric, gflops, worst_missing]"),
+    ("objectives: [metric, gflops, worst_missing]\nsampler: ehvi\n",
+     "objectives with worst_missing need strategy 'full' and sampler tpe, nsga2 or random"),
+    ("objectives: [metric, gflops, worst_missing]\nstrategy: asha\n", "strategy 'asha'"),
 ])
 def test_bad_space_is_one_line_and_writes_nothing(tmp_path, capsys, text, message):
     space = tmp_path / "bad.yaml"
@@ -379,6 +383,45 @@ def test_budget_rejects_before_training(tmp_path, data_sets):
     assert trials["late"].state == trials["half"].state == TrialState.COMPLETE
     runs = {p.name for p in (tmp_path / "runs" / "configs").iterdir()}
     assert trials["joint"].user_attrs["key"] not in runs and trials["half"].user_attrs["key"] in runs
+
+
+def test_worst_missing_is_a_third_objective(tmp_path, data_sets):
+    """objectives: [metric, gflops, worst_missing]: a 3-objective study whose third value is the worst
+    VALIDATION metric with one modality missing, from the checkpoint the metric comes from; the front
+    in three objectives, its hypervolume in 3-D, the report's columns and plot."""
+    from locomt.robustness import evaluate_run
+    from locomt.search.front import hypervolume_3d
+
+    space = SPACE.format(kind="counts", n=3, extra="objectives: [metric, gflops, worst_missing]").replace(
+        "presets: [half, all-cross]", "presets: [half]")  # three runs (the 3-D front of seed means: test_front.py)
+    assert run_cli(main, _args(tmp_path, data_sets, space)) == 0
+    study = _study(tmp_path)
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE", "MAXIMIZE"]
+    assert study.metric_names == ["val/acc", "gflops", "val/acc_worst_missing"]
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
+    for t in done:
+        without = {m: t.user_attrs[f"val/acc_without_{m}"] for m in ("video", "audio", "text")}
+        assert len(t.values) == 3 and t.values[2] == min(without.values()) == t.user_attrs["val/acc_worst_missing"]
+    t = done[0]  # against the run's checkpoint evaluated here: complete = its validation objective, to the bit
+    rows = {(r["missing"], r["metric"]): r["value"] for r in evaluate_run(Path(t.user_attrs["run"]), [("audio",)],
+                                                                          split="val")}
+    assert rows[("", "val/acc")] == t.values[0] and rows[("audio", "val/acc")] == t.user_attrs["val/acc_without_audio"]
+    df = pd.read_csv(tmp_path / "out" / "trials.csv", keep_default_na=False, na_values=[""])
+    assert {"val/acc_worst_missing", "val/acc_worst_missing_mean", "val/acc_without_text"} <= set(df.columns)
+    own = df[(df.state == "COMPLETE") & df.duplicate_of.isna() & df.confirms.isna()]
+    means = {int(r.number): (r["val/acc_mean"], r.gflops, r["val/acc_worst_missing_mean"]) for _, r in own.iterrows()}
+    brute = {k for k, (m, g, w) in means.items() if not any(
+        m2 >= m and g2 <= g and w2 >= w and (m2 > m or g2 < g or w2 > w) for k2, (m2, g2, w2) in means.items() if k2 != k)}
+    assert set(own[own.is_pareto].number) == brute == set(pd.read_csv(tmp_path / "out" / "pareto.csv").number)
+    info = json.loads((tmp_path / "out" / "sweep.json").read_text())
+    chance, ref = study.user_attrs["chance"], study.user_attrs["reference_gflops"]
+    assert info["hypervolume_3d"] == pytest.approx(hypervolume_3d(means.values(), chance, ref), rel=1e-12)
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "maximise `val/acc_worst_missing`" in summary and f"**{info['hypervolume_3d']:.4f}**" in summary
+    assert "val/acc_worst_missing 95% CI" in summary
+    assert matplotlib.image.imread(tmp_path / "out" / "pareto.png").shape[1] > 600
+    # the same study asked for two objectives is refused, naming the directions
+    assert run_cli(main, _args(tmp_path, data_sets, space.replace("objectives: [metric, gflops, worst_missing]", ""))) == 2
 
 
 # ------------------------------------------------------------------ interruptions and workers

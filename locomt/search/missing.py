@@ -1,4 +1,5 @@
-"""A sweep's front tested with modalities missing (``--robustness``).
+"""A sweep and missing modalities: its front tested with modalities missing (``--robustness``), and
+the optional third objective ``worst_missing``.
 
 ``python -m locomt.sweep ... --robustness`` (in the parent process, once its workers are done and the
 front is confirmed over seeds) and ``python -m locomt.report FOLDER --robustness``: every finished run
@@ -18,6 +19,13 @@ Resumable and idempotent: ``robustness.csv`` is rewritten after each run it eval
 evaluates only the runs the file lacks (or whose complete row no longer equals the run's own test
 metric, i.e. a run trained again since), drops the rows of runs no longer on the front, and rewrites
 the CSV, the plot and the summary. Test metrics are reported here, never optimised.
+
+``objectives: [metric, gflops, worst_missing]`` in a space file (:mod:`locomt.search.space`): the
+study has a third objective, maximised: at the end of each trial's training, its selected checkpoint
+(the one its validation metric comes from) is evaluated on the VALIDATION split with each modality
+missing in turn (:func:`worst_missing`, through the same ``evaluate_run``), and the lowest of these
+metrics is the objective (``val/acc_worst_missing``; each one is kept as ``val/acc_without_<name>``).
+The sweep never optimises a test metric.
 """
 
 from __future__ import annotations
@@ -34,6 +42,27 @@ if TYPE_CHECKING:
 CSV_FILE = "robustness.csv"
 PLOT_FILE = "robustness.png"
 SWEEP_COLUMNS = ("configuration", "role", *COLUMNS)
+
+
+WORST = "worst_missing"  # the third objective's name in a space file
+
+
+def worst_name(metric: str) -> str:
+    """The trial attribute and column of the worst-missing objective: ``val/acc_worst_missing``."""
+    return f"{metric}_{WORST}"
+
+
+def worst_missing(run: Path, metric: str) -> dict[str, float]:
+    """The validation ``metric`` of a finished run's selected checkpoint with each modality missing
+    (``<metric>_without_<name>``) and the lowest of them (:func:`worst_name`)."""
+    from locomt.robustness import evaluate_run, run_modalities
+
+    _, modalities = run_modalities([run])
+    if len(modalities) < 2:
+        raise ValueError(f"objective {WORST}: run {run} has one modality ({modalities[0]}); expected two or more")
+    rows = [r for r in evaluate_run(run, [(m,) for m in modalities], split="val") if r["metric"] == metric]
+    values = {r["missing"]: r["value"] for r in rows if r["missing"]}
+    return {**{f"{metric}_without_{m}": values[m] for m in modalities}, worst_name(metric): min(values.values())}
 
 
 def front_runs(trials: pd.DataFrame) -> pd.DataFrame:
