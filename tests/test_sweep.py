@@ -330,6 +330,59 @@ def test_robustness_of_the_front_and_the_baselines(swept, capfd):
     assert run_cli(report_main, [str(out)]) == 0 and (out / "summary.md").read_text() == summary
 
 
+def test_worst_missing_is_a_third_objective(swept, data_sets, capsys):
+    """objectives: [metric, gflops, worst_missing]: a 3-objective study whose third value is the worst
+    VALIDATION metric with one modality missing, from the checkpoint the metric comes from; the front
+    in three objectives, its hypervolume in 3-D, the report's columns and plot. A study of its own over
+    the swept fixture's runs (the run cache: nothing is trained again; the 3-D front of seed means is
+    tested in test_front.py)."""
+    from locomt.robustness import evaluate_run
+    from locomt.search.front import hypervolume_3d
+
+    tmp, _ = swept
+    space = SPACE.format(kind="counts", n=3, extra="objectives: [metric, gflops, worst_missing]").replace(
+        "presets: [half, all-cross]", "presets: [half]")
+    (tmp / "three.yaml").write_text(space)
+    out = tmp / "out3"
+    args = ["--space", str(tmp / "three.yaml"), "--out", str(out), "--set", f"trainer.out_dir={tmp / 'runs'}",
+            *(a for s in data_sets for a in ("--set", s))]
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp / "runs" / "configs").glob("*/metrics.json")}
+    assert run_cli(main, args) == 0
+    assert {p: p.stat().st_mtime_ns for p in (tmp / "runs" / "configs").glob("*/metrics.json")} == stamps
+    study = optuna.load_study(study_name="three", storage=f"sqlite:///{out / 'study.db'}")
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE", "MAXIMIZE"]
+    assert study.metric_names == ["val/acc", "gflops", "val/acc_worst_missing"]
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
+    for t in done:
+        without = {m: t.user_attrs[f"val/acc_without_{m}"] for m in ("video", "audio", "text")}
+        assert len(t.values) == 3 and t.values[2] == min(without.values()) == t.user_attrs["val/acc_worst_missing"]
+    t = done[0]  # against the run's checkpoint evaluated here: complete = its validation objective, to the bit
+    rows = {(r["missing"], r["metric"]): r["value"] for r in evaluate_run(Path(t.user_attrs["run"]), [("audio",)],
+                                                                          split="val")}
+    assert rows[("", "val/acc")] == t.values[0] and rows[("audio", "val/acc")] == t.user_attrs["val/acc_without_audio"]
+    df = pd.read_csv(out / "trials.csv", keep_default_na=False, na_values=[""])
+    assert {"val/acc_worst_missing", "val/acc_worst_missing_mean", "val/acc_without_text"} <= set(df.columns)
+    own = df[(df.state == "COMPLETE") & df.duplicate_of.isna() & df.confirms.isna()]
+    means = {int(r.number): (r["val/acc_mean"], r.gflops, r["val/acc_worst_missing_mean"]) for _, r in own.iterrows()}
+    brute = {k for k, (m, g, w) in means.items() if not any(
+        m2 >= m and g2 <= g and w2 >= w and (m2 > m or g2 < g or w2 > w) for k2, (m2, g2, w2) in means.items() if k2 != k)}
+    assert set(own[own.is_pareto].number) == brute == set(pd.read_csv(out / "pareto.csv").number)
+    info = json.loads((out / "sweep.json").read_text())
+    chance, ref = study.user_attrs["chance"], study.user_attrs["reference_gflops"]
+    assert info["hypervolume_3d"] == pytest.approx(hypervolume_3d(means.values(), chance, ref), rel=1e-12)
+    summary = (out / "summary.md").read_text()
+    assert "maximise `val/acc_worst_missing`" in summary and f"**{info['hypervolume_3d']:.4f}**" in summary
+    assert "val/acc_worst_missing 95% CI" in summary
+    assert matplotlib.image.imread(out / "pareto.png").shape[1] > 600
+    # the same study asked for two objectives is refused, naming the directions
+    (tmp / "three.yaml").write_text(space.replace("objectives: [metric, gflops, worst_missing]", ""))
+    capsys.readouterr()
+    assert run_cli(main, args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "study 'three' exists with directions ['MAXIMIZE', 'MINIMIZE', 'MAXIMIZE']; expected MAXIMIZE, MINIMIZE " \
+           "(val/acc, gflops)" in err and len(err.splitlines()) == 1, err
+
+
 def test_rerun_resumes_and_extends_without_retraining(swept, tmp_path):
     tmp, args = swept
     before = pd.read_csv(tmp / "out" / "trials.csv")
@@ -383,45 +436,6 @@ def test_budget_rejects_before_training(tmp_path, data_sets):
     assert trials["late"].state == trials["half"].state == TrialState.COMPLETE
     runs = {p.name for p in (tmp_path / "runs" / "configs").iterdir()}
     assert trials["joint"].user_attrs["key"] not in runs and trials["half"].user_attrs["key"] in runs
-
-
-def test_worst_missing_is_a_third_objective(tmp_path, data_sets):
-    """objectives: [metric, gflops, worst_missing]: a 3-objective study whose third value is the worst
-    VALIDATION metric with one modality missing, from the checkpoint the metric comes from; the front
-    in three objectives, its hypervolume in 3-D, the report's columns and plot."""
-    from locomt.robustness import evaluate_run
-    from locomt.search.front import hypervolume_3d
-
-    space = SPACE.format(kind="counts", n=3, extra="objectives: [metric, gflops, worst_missing]").replace(
-        "presets: [half, all-cross]", "presets: [half]")  # three runs (the 3-D front of seed means: test_front.py)
-    assert run_cli(main, _args(tmp_path, data_sets, space)) == 0
-    study = _study(tmp_path)
-    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE", "MAXIMIZE"]
-    assert study.metric_names == ["val/acc", "gflops", "val/acc_worst_missing"]
-    done = [t for t in study.trials if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
-    for t in done:
-        without = {m: t.user_attrs[f"val/acc_without_{m}"] for m in ("video", "audio", "text")}
-        assert len(t.values) == 3 and t.values[2] == min(without.values()) == t.user_attrs["val/acc_worst_missing"]
-    t = done[0]  # against the run's checkpoint evaluated here: complete = its validation objective, to the bit
-    rows = {(r["missing"], r["metric"]): r["value"] for r in evaluate_run(Path(t.user_attrs["run"]), [("audio",)],
-                                                                          split="val")}
-    assert rows[("", "val/acc")] == t.values[0] and rows[("audio", "val/acc")] == t.user_attrs["val/acc_without_audio"]
-    df = pd.read_csv(tmp_path / "out" / "trials.csv", keep_default_na=False, na_values=[""])
-    assert {"val/acc_worst_missing", "val/acc_worst_missing_mean", "val/acc_without_text"} <= set(df.columns)
-    own = df[(df.state == "COMPLETE") & df.duplicate_of.isna() & df.confirms.isna()]
-    means = {int(r.number): (r["val/acc_mean"], r.gflops, r["val/acc_worst_missing_mean"]) for _, r in own.iterrows()}
-    brute = {k for k, (m, g, w) in means.items() if not any(
-        m2 >= m and g2 <= g and w2 >= w and (m2 > m or g2 < g or w2 > w) for k2, (m2, g2, w2) in means.items() if k2 != k)}
-    assert set(own[own.is_pareto].number) == brute == set(pd.read_csv(tmp_path / "out" / "pareto.csv").number)
-    info = json.loads((tmp_path / "out" / "sweep.json").read_text())
-    chance, ref = study.user_attrs["chance"], study.user_attrs["reference_gflops"]
-    assert info["hypervolume_3d"] == pytest.approx(hypervolume_3d(means.values(), chance, ref), rel=1e-12)
-    summary = (tmp_path / "out" / "summary.md").read_text()
-    assert "maximise `val/acc_worst_missing`" in summary and f"**{info['hypervolume_3d']:.4f}**" in summary
-    assert "val/acc_worst_missing 95% CI" in summary
-    assert matplotlib.image.imread(tmp_path / "out" / "pareto.png").shape[1] > 600
-    # the same study asked for two objectives is refused, naming the directions
-    assert run_cli(main, _args(tmp_path, data_sets, space.replace("objectives: [metric, gflops, worst_missing]", ""))) == 2
 
 
 # ------------------------------------------------------------------ interruptions and workers
