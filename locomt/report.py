@@ -46,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.storage and not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such results folder; expected the folder a sweep wrote (it holds "
                                 "sweep.json or study.db), or --storage URL and --study NAME")
+    if args.robustness:
+        from locomt.search.missing import check_own_table
+
+        check_own_table(folder)
     from locomt.search.report import write_report  # Optuna, pandas, matplotlib: once the arguments are read
     from locomt.search.study import load_study_from
 

@@ -57,10 +57,12 @@ import argparse
 import dataclasses
 import shlex
 import sys
+from pathlib import Path
 
 from locomt.config import experiment_path
 from locomt.experiment import load_experiment
 from locomt.io import run_cli
+from locomt.search.missing import check_own_table
 from locomt.search.space import ASHA_TYPES, SAMPLERS, STRATEGIES, load_space, space_path
 
 
@@ -109,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         raise ValueError(f"--heartbeat {args.heartbeat}: expected a whole number of seconds >= 1")
     sp = load_space(args.space or space_path(args.dataset))  # a bad space or config answers before the heavy imports
     cfg = load_experiment(args.config or experiment_path(args.dataset), [*sp.overrides, *args.overrides])
+    if args.robustness:
+        check_own_table(args.out or Path("results") / args.dataset)  # not a locomt.robust table, before a sweep
     for what, asked in (("--robustness", args.robustness),
                         ("objectives: worst_missing", "worst_missing" in sp.objectives)):
         if asked and len(cfg.data.modalities) < 2:

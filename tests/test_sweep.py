@@ -383,6 +383,22 @@ def test_worst_missing_is_a_third_objective(swept, data_sets, capsys):
            "(val/acc, gflops)" in err and len(err.splitlines()) == 1, err
 
 
+def test_robustness_keeps_a_table_of_locomt_robust(tmp_path, data_sets, capsys):
+    """python -m locomt.robust writes results/NAME/robustness.csv by default: --robustness refuses to
+    replace it, in one line, before a study exists (the sweep and the report alike)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "robustness.csv").write_text("run,label,missing,metric,value\nruns/x,joint,,test/acc,0.5\n")
+    saved = (out / "robustness.csv").read_bytes()
+    assert run_cli(main, [*_args(tmp_path, data_sets, SPACE.format(kind="counts", n=1, extra="")), "--robustness"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "holds a table of python -m locomt.robust" in err and len(err.splitlines()) == 1, err
+    assert sorted(p.name for p in out.iterdir()) == ["robustness.csv"] and not (tmp_path / "runs").exists()
+    assert run_cli(report_main, [str(out), "--robustness"]) == 2
+    assert "holds a table of python -m locomt.robust" in capsys.readouterr().err
+    assert (out / "robustness.csv").read_bytes() == saved
+
+
 def test_rerun_resumes_and_extends_without_retraining(swept, tmp_path):
     tmp, args = swept
     before = pd.read_csv(tmp / "out" / "trials.csv")

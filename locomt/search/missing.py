@@ -65,6 +65,19 @@ def worst_missing(run: Path, metric: str) -> dict[str, float]:
     return {**{f"{metric}_without_{m}": values[m] for m in modalities}, worst_name(metric): min(values.values())}
 
 
+def check_own_table(out: str | Path) -> None:
+    """ValueError when ``OUT/robustness.csv`` is not the sweep's (``python -m locomt.robust`` writes its
+    table there by default, without the ``configuration`` column): ``--robustness`` would replace it."""
+    path = Path(out) / CSV_FILE
+    if path.is_file():
+        with path.open() as f:
+            header = f.readline().strip().split(",")
+        if "configuration" not in header:
+            raise ValueError(f"--robustness: {path} holds a table of python -m locomt.robust (no configuration "
+                             "column), which the sweep's would replace; expected none or the sweep's: move it, or give "
+                             "the sweep's results another folder")
+
+
 def front_runs(trials: pd.DataFrame) -> pd.DataFrame:
     """``configuration``, ``role``, ``label``, ``gflops``, ``run``: every finished run (one per seed) of
     the configurations on the front and of the baselines (``trials``: ``locomt.search.report.trials_frame``),
@@ -122,6 +135,7 @@ def update_robustness(trials: pd.DataFrame, out: str | Path, title: str, console
     from locomt.robustness import evaluate_runs, plot, run_modalities, table
 
     out = Path(out)
+    check_own_table(out)
     targets = front_runs(trials)
     if not len(targets):
         raise ValueError(f"{title}: no finished run on the front or among the baselines: nothing to test with "
