@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         sweep.storage.remove_session()
     try:  # --robustness: here, in the one parent process, once every worker is done and the front confirmed
         paths = write_report(study, sweep.out, robustness=console if args.robustness else None)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):  # (Lightning's test turns Ctrl-C into sys.exit(1))
         if not args.robustness:
             raise
         console.print(f"interrupted: the runs tested so far are kept in {sweep.out / 'robustness.csv'}; run the "

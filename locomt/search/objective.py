@@ -127,19 +127,18 @@ class Objective:
                         set_attrs(trial, seconds=round(time.perf_counter() - start, 2))
                         raise
                 record, run_dir = train_cached(cfg, root)
+                worst = worst_missing(run_dir, ctx.metric) if WORST in ctx.space.objectives else {}  # validation
             except SystemExit:  # Lightning turns Ctrl-C into a checkpoint and sys.exit(1)
                 raise KeyboardInterrupt from None
             except NonFiniteLossError as err:
                 set_attrs(trial, note=f"diverged: {err}")
                 raise optuna.TrialPruned(f"diverged: {err}") from None
-            set_attrs(trial, **record.metrics)
-            if WORST in ctx.space.objectives:  # the third objective: validation split, modalities missing
-                set_attrs(trial, **worst_missing(run_dir, ctx.metric))
+            set_attrs(trial, **record.metrics, **worst)
             set_attrs(trial, params=record.params, seconds=round(time.perf_counter() - start, 2), run=str(run_dir),
                       latency_ms=round(forward_latency_ms(mcfg, batch=1), 3), fidelity=cfg.trainer.max_epochs,
                       epochs=cfg.trainer.max_epochs - trained_before)
-            if WORST in ctx.space.objectives:
-                return record.metrics[ctx.metric], cost.gflops, trial.user_attrs[worst_name(ctx.metric)]
+            if worst:  # the third objective: the worst validation metric with one modality missing
+                return record.metrics[ctx.metric], cost.gflops, worst[worst_name(ctx.metric)]
             return record.metrics[ctx.metric], cost.gflops
         except KeyboardInterrupt:
             set_attrs(trial, note="interrupted (Ctrl-C); retried when the sweep runs again")
