@@ -12,6 +12,9 @@ it, atomically (a crash never leaves a truncated file):
 - ``pareto.png``: every trial, the front as a step line, baselines and presets labelled;
 - ``summary.md``: the front as a table, the best trial under several GFLOPs budgets, the command.
 
+With ``--robustness``, the front's and the baselines' runs are also tested with each modality missing
+(``locomt.search.missing``): ``robustness.csv``, ``robustness.png`` and a section of ``summary.md``.
+
 Without ``--storage``, the folder's ``sweep.json`` (written by the sweep) names the study and its
 storage (``study.db`` in the folder for the default SQLite storage).
 """
@@ -31,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder", help="results folder of a sweep, e.g. results/synthetic-medvidcl")
     p.add_argument("--storage", help="Optuna storage URL (default: from FOLDER/sweep.json)")
     p.add_argument("--study", help="study name (default: from FOLDER/sweep.json)")
+    p.add_argument("--robustness", action="store_true",
+                   help="also test the front's and the baselines' runs with each modality missing (test split): "
+                   "robustness.csv, robustness.png and a section of summary.md; only the runs robustness.csv lacks")
     return p
 
 
@@ -40,11 +46,17 @@ def main(argv: list[str] | None = None) -> int:
     if not args.storage and not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such results folder; expected the folder a sweep wrote (it holds "
                                 "sweep.json or study.db), or --storage URL and --study NAME")
+    if args.robustness:
+        from locomt.search.missing import check_own_table
+
+        check_own_table(folder)
     from locomt.search.report import write_report  # Optuna, pandas, matplotlib: once the arguments are read
     from locomt.search.study import load_study_from
 
     study = load_study_from(folder, args.storage, args.study)
-    for path in write_report(study, folder):
+    from rich import get_console
+
+    for path in write_report(study, folder, robustness=get_console() if args.robustness else None):
         print(path)
     return 0
 

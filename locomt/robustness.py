@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from locomt.runs.record import CONFIG_FILE, METRICS_FILE
@@ -26,6 +27,7 @@ from locomt.runs.record import CONFIG_FILE, METRICS_FILE
 if TYPE_CHECKING:
     import pandas as pd
 
+SPLITS = {"test": "test", "val": "validate"}  # evaluate_run's splits -> Lightning's stage
 COLUMNS = ("run", "label", "backbone", "pattern", "seed", "modality_dropout", "missing", "metric", "value", "complete",
            "drop", "left_out", "gflops", "gflops_missing")
 
@@ -108,9 +110,45 @@ def find_runs(source: str | Path) -> list[Path]:
     return runs
 
 
-def evaluate_run(run: Path, sets: list[tuple[str, ...]], progress: Any = None) -> list[dict]:
+def run_modalities(runs: list[Path]) -> tuple[str, tuple[str, ...]]:
+    """The config name of the first run and the modalities every run has; ValueError naming a run
+    whose modalities differ."""
+    from locomt.config import load_config
+
+    configs = [load_config(r / CONFIG_FILE) for r in runs]
+    modalities = tuple(configs[0].data.modalities)
+    for r, c in zip(runs, configs):
+        if tuple(c.data.modalities) != modalities:
+            raise ValueError(f"run {r} has modalities {', '.join(c.data.modalities)}; expected those of {runs[0]} "
+                             f"({', '.join(modalities)})")
+    return configs[0].name, modalities
+
+
+def evaluate_runs(runs: list[Path], sets: list[tuple[str, ...]], console: Any,
+                  on_run: Callable[[Path, list[dict]], None] | None = None) -> list[dict]:
+    """:func:`evaluate_run` of each run (test split) under one rich progress bar on ``console``; the
+    rows of all; ``on_run(run, rows)`` after each run (e.g. to save what is done so far)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    rows = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        bar = progress.add_task("robustness", total=len(runs) * (len(sets) + 1))
+        for run in runs:
+            progress.update(bar, description=f"testing {run.name}")
+            got = evaluate_run(run, sets, progress=lambda: progress.advance(bar))
+            rows += got
+            if on_run is not None:
+                on_run(run, got)
+    return rows
+
+
+def evaluate_run(run: Path, sets: list[tuple[str, ...]], progress: Any = None, split: str = "test") -> list[dict]:
     """The rows (see the module docstring) of one run: its checkpoint tested complete and without
-    each of ``sets``."""
+    each of ``sets``; ``split="val"`` evaluates the validation split instead (``val/*`` metrics: what a
+    sweep may optimise, :mod:`locomt.search.missing`)."""
+    if split not in SPLITS:
+        raise ValueError(f"split {split!r}; expected one of {', '.join(SPLITS)}")
     import lightning as L
 
     from locomt.config import load_config, model_config
@@ -126,7 +164,7 @@ def evaluate_run(run: Path, sets: list[tuple[str, ...]], progress: Any = None) -
     ckpt = checkpoint(run)
     dm = build_datamodule(cfg, progress=False)
     dm.prepare_data()
-    dm.setup("test")
+    dm.setup(SPLITS[split])
     task = MultimodalTask.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True)
     mcfg = model_config(cfg, n_classes=dm.n_classes, vocab_size=dm.vocab_size)
     trainer = L.Trainer(accelerator=cfg.trainer.accelerator, devices=1, logger=False, enable_checkpointing=False,
@@ -137,8 +175,9 @@ def evaluate_run(run: Path, sets: list[tuple[str, ...]], progress: Any = None) -
     results: dict[tuple[str, ...], tuple[dict[str, float], int]] = {}
     for absent in [(), *sets]:
         task.eval_absent, task.eval_left_out = absent, 0
-        out = trainer.test(task, datamodule=dm, verbose=False)[0]
-        results[absent] = ({k: float(v) for k, v in out.items() if k.startswith("test/") and not k.endswith("loss")},
+        evaluate = trainer.test if split == "test" else trainer.validate
+        out = evaluate(task, datamodule=dm, verbose=False)[0]
+        results[absent] = ({k: float(v) for k, v in out.items() if k.startswith(f"{split}/") and not k.endswith("loss")},
                            task.eval_left_out)
         if progress is not None:
             progress()
@@ -159,7 +198,8 @@ def primary_metric(df: pd.DataFrame) -> str:
 
 
 def plot(df: pd.DataFrame, path: Path, title: str) -> None:
-    """Grouped bars: per missing set, the primary test metric of every run."""
+    """Grouped bars: per missing set, the primary test metric of every run (of every ``series`` when
+    ``df`` has that column: e.g. a configuration's mean over its seeds, :mod:`locomt.search.missing`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -170,13 +210,15 @@ def plot(df: pd.DataFrame, path: Path, title: str) -> None:
     metric = primary_metric(df)
     part = df[df["metric"] == metric]
     sets = list(dict.fromkeys(part["missing"]))
-    runs = list(dict.fromkeys(zip(part["label"], part["seed"], part["run"])))
+    if "series" not in part:
+        part = part.assign(series=[f"{label} (seed {seed}; {Path(run).name})"
+                                   for label, seed, run in zip(part["label"], part["seed"], part["run"])])
+    runs = list(dict.fromkeys(part["series"]))
     fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(sets) * max(1, len(runs)) ** 0.5 + 2), 4.2))
     width = 0.8 / max(1, len(runs))
-    for k, (label, seed, run) in enumerate(runs):
-        rows = part[part["run"] == run].set_index("missing")
-        ax.bar([i + k * width for i in range(len(sets))], [rows.loc[s, "value"] for s in sets], width,
-               label=f"{label} (seed {seed}; {Path(run).name})")
+    for k, name in enumerate(runs):
+        rows = part[part["series"] == name].set_index("missing")
+        ax.bar([i + k * width for i in range(len(sets))], [rows.loc[s, "value"] for s in sets], width, label=name)
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(sets))],
                   ["complete" if not s else "without " + s for s in sets], rotation=20, ha="right")
     ax.set(ylabel=metric, title=title)
@@ -184,3 +226,27 @@ def plot(df: pd.DataFrame, path: Path, title: str) -> None:
     ax.legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, path, dpi=120)
+
+
+def table(df: pd.DataFrame, title: str):
+    """The primary metric of every run and missing set as a rich table (in %, the drop from complete
+    in points)."""
+    from rich import box
+    from rich.table import Table
+
+    metric = primary_metric(df)
+    part = df[df["metric"] == metric]
+    out = Table(title=f"{title} ({metric} in %, drop from complete in points)", title_justify="left",
+                box=box.SIMPLE_HEAD)
+    for col in ("run", "label", "seed", "modality dropout"):
+        out.add_column(col, overflow="fold")
+    names = list(dict.fromkeys(part["missing"]))
+    for s in names:
+        out.add_column("complete" if not s else f"without {s}", justify="right", no_wrap=True)
+    for run, g in part.groupby("run", sort=False):
+        g = g.set_index("missing")
+        cells = [f"{100 * g.loc[s, 'value']:.1f}" + ("" if not s else f" ({-100 * g.loc[s, 'drop']:+.1f})")
+                 for s in names]
+        out.add_row(Path(run).name, g["label"].iloc[0], str(g["seed"].iloc[0]), g["modality_dropout"].iloc[0] or "-",
+                    *cells)
+    return out

@@ -22,6 +22,8 @@ training). Test metrics are recorded for every trial but never optimised. The ex
     seed: 0
     budget_gflops: null      # configurations above it are rejected (pruned) before training
     confirm_seeds: 3         # after the search, the front and the baselines on 3 seeds in all (0: none)
+    objectives: [metric, gflops]   # or [metric, gflops, worst_missing]: also maximise the worst validation
+                             # metric with one modality missing (strategy full; sampler tpe, nsga2 or random)
     n_workers: null          # local workers: one per CPU core (one thread each) or per GPU; or a number
     baselines: [early, joint, late, bottleneck]
     presets: [all-self, half, all-cross, alternate, bottom-self]
@@ -43,6 +45,10 @@ configuration (canonical pattern and settings) was already trained reuses that r
 Results (``trials.csv``, ``pareto.csv``, ``pareto.png``, ``summary.md``) go to ``results/<dataset>/``
 after every trial (the plots at most every 30 s, and at the end); ``python -m locomt.report
 results/<dataset>`` regenerates them from the study.
+
+``--robustness``: once the sweep is done (its front confirmed), the front's and the baselines' runs
+are tested with each modality missing (test split): ``robustness.csv``, ``robustness.png`` and a
+section of ``summary.md`` (``locomt.search.missing``; a rerun tests only what ``robustness.csv`` lacks).
 """
 
 from __future__ import annotations
@@ -51,10 +57,12 @@ import argparse
 import dataclasses
 import shlex
 import sys
+from pathlib import Path
 
 from locomt.config import experiment_path
 from locomt.experiment import load_experiment
 from locomt.io import run_cli
+from locomt.search.missing import check_own_table
 from locomt.search.space import ASHA_TYPES, SAMPLERS, STRATEGIES, load_space, space_path
 
 
@@ -85,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", help="Optuna storage URL (default: sqlite:///OUT/study.db)")
     p.add_argument("--study", help="study name (default: the space file's name)")
     p.add_argument("--out", help="results folder (default: results/DATASET)")
+    p.add_argument("--robustness", action="store_true",
+                   help="once the sweep is done, test the front's and the baselines' runs with each modality missing "
+                   "(test split; locomt.search.missing): robustness.csv, robustness.png and a section of summary.md; "
+                   "a rerun tests only the runs robustness.csv lacks")
     p.add_argument("--heartbeat", type=int, default=20,
                    help="seconds between a running trial's heartbeats; it is stale after 3 missed (default 20)")
     return p
@@ -98,7 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.heartbeat < 1:
         raise ValueError(f"--heartbeat {args.heartbeat}: expected a whole number of seconds >= 1")
     sp = load_space(args.space or space_path(args.dataset))  # a bad space or config answers before the heavy imports
-    load_experiment(args.config or experiment_path(args.dataset), [*sp.overrides, *args.overrides])
+    cfg = load_experiment(args.config or experiment_path(args.dataset), [*sp.overrides, *args.overrides])
+    if args.robustness:
+        check_own_table(args.out or Path("results") / args.dataset)  # not a locomt.robust table, before a sweep
+    for what, asked in (("--robustness", args.robustness),
+                        ("objectives: worst_missing", "worst_missing" in sp.objectives)):
+        if asked and len(cfg.data.modalities) < 2:
+            raise ValueError(f"{what}: data.modalities={list(cfg.data.modalities)} has one modality; expected two "
+                             "or more (one of them is removed at a time)")
     from locomt.search.report import write_report
     from locomt.search.session import open_sweep
     from locomt.search.study import redact
@@ -130,7 +149,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         sweep.storage.remove_session()
-    paths = write_report(study, sweep.out)
+    try:  # --robustness: here, in the one parent process, once every worker is done and the front confirmed
+        paths = write_report(study, sweep.out, robustness=console if args.robustness else None)
+    except (KeyboardInterrupt, SystemExit):  # (Lightning's test turns Ctrl-C into sys.exit(1))
+        if not args.robustness:
+            raise
+        console.print(f"interrupted: the runs tested so far are kept in {sweep.out / 'robustness.csv'}; run the "
+                      f"same command again to test the rest ({command})", markup=False, highlight=False)
+        return 130
     console.print(f"wrote {', '.join(str(p) for p in paths)}", markup=False, highlight=False)
     return 0
 

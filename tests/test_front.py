@@ -54,3 +54,31 @@ def test_chance_level():
     assert chance_level("multilabel", np.array([[1, 0], [0, 0], [1, 1], [0, 0]])) == pytest.approx((0.5 + 0.25) / 2)
     with pytest.raises(ValueError, match="empty split"):
         chance_level("multiclass", np.array([], dtype=np.int64))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_three_objectives_match_optuna(seed):
+    """hypervolume_3d (metric up, GFLOPs down, worst missing up) against Optuna's n-D calculator;
+    with the third value at 1 for every point it is the 2-D hypervolume."""
+    from locomt.search.front import hypervolume_3d
+
+    rng = np.random.default_rng(seed)
+    pts = [tuple(map(float, p)) for p in zip(rng.uniform(0.2, 1.0, 10), rng.uniform(0.0, 1.2, 10),
+                                              rng.uniform(0.2, 1.0, 10))]
+    chance, ref = 0.35, 1.0
+    inside = np.array([[g, 1 - m, 1 - w] for m, g, w in pts if m > chance and g < ref and w > chance])
+    want = compute_hypervolume(inside, np.array([ref, 1 - chance, 1 - chance])) / ((1 - chance) ** 2 * ref)
+    assert hypervolume_3d(pts, chance, ref) == pytest.approx(want, rel=1e-9)
+    assert hypervolume_3d([(m, g, 1.0) for m, g, _ in pts], chance, ref) == pytest.approx(
+        hypervolume([(m, g) for m, g, _ in pts], chance, ref), rel=1e-12)
+    assert hypervolume_3d([], chance, ref) == 0.0
+
+
+def test_non_dominated_in_two_and_three_objectives():
+    """locomt.search.confirm.non_dominated: metric up, GFLOPs down, a third value up; equal points kept."""
+    from locomt.search.confirm import non_dominated
+
+    two = {0: (0.8, 1.0), 1: (0.7, 1.0), 2: (0.9, 2.0), 3: (0.8, 1.0), 4: (float("nan"), 0.1)}
+    assert non_dominated(two) == {0, 2, 3}
+    three = {k: (*v, w) for (k, v), w in zip(two.items(), (0.5, 0.9, 0.4, 0.6, 0.9))}
+    assert non_dominated(three) == {1, 2, 3}  # 1 is the most robust; 3 dominates 0 by its third value

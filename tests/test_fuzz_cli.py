@@ -75,6 +75,11 @@ CASES = [
     ("sweep", ["--space", "SPACE:seed: x"], "seed='x'"),
     ("sweep", ["--space", "SPACE:n_trials: 0"], "n_trials"),
     ("sweep", ["--space", "no-such-space.yaml"], "no-such-space.yaml"),
+    ("sweep", ["--robustness", "--set", "data.modalities=[video]"], "--robustness"),
+    ("sweep", ["--space", "SPACE:objectives: [metric, gflops, worst_missing]\nstrategy: full\nsampler: tpe",
+               "--set", "data.modalities=[video]"], "objectives: worst_missing"),
+    ("sweep", ["--space", "SPACE:objectives: [metric, gflops, worst_missing]\nsampler: ehvi"], "worst_missing"),
+    ("sweep", ["--space", "SPACE:objectives: [metric, cost]"], "objectives"),
     # train: loggers, seeds, types
     ("train", ["--config", CONFIG, "trainer.loggers=[wandb]"], "wandb"),
     ("train", ["--config", CONFIG, "seed=-1"], "seed=-1"),

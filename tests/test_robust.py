@@ -98,3 +98,42 @@ def test_a_path_that_is_no_run(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "nowhere" in err and "\n" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_sweeps_front_runs_and_their_summary(tmp_path):
+    """locomt.search.missing on a made-up trials frame: every seed of the front's configurations and of
+    the baselines (not repeats, not configurations off the front), and the summary's means over seeds,
+    worst drop and the count of runs robustness.csv lacks."""
+    from locomt.search.missing import CSV_FILE, front_runs, summary_table
+
+    nan = float("nan")
+    trials = pd.DataFrame({
+        "number": [0, 1, 2, 3, 4, 5, 6],
+        "state": ["COMPLETE"] * 6 + ["PRUNED"],
+        "role": ["baseline", "search", "search", "baseline", "search", "search", "search"],
+        "label": ["joint", "", "", "joint", "", "", ""],
+        "pattern": ["", "4s", "4va", "", "4s", "4s", "2s+2va"],
+        "gflops": [2.0, 1.0, 1.5, 2.0, 1.0, 1.0, 0.5],
+        "is_pareto": [False, True, False, False, False, False, False],
+        "duplicate_of": [nan, nan, nan, nan, nan, 1.0, nan],
+        "confirms": [nan, nan, nan, 0.0, 1.0, nan, nan],
+        "run": ["r/joint0", "r/s0", "r/va0", "r/joint1", "r/s1", "r/s0", None]})
+    runs = front_runs(trials)
+    assert list(runs["run"]) == ["r/s0", "r/s1", "r/joint0", "r/joint1"]  # cheapest first, seeds together
+    assert list(runs["configuration"]) == [1, 1, 0, 0] and list(runs["role"]) == ["search", "search", "baseline",
+                                                                                  "baseline"]
+    assert summary_table(trials, tmp_path) is None  # no robustness.csv: no section
+    rows = []
+    for conf, run, complete, video, audio in ((1, "r/s0", 0.8, 0.5, 0.7), (1, "r/s1", 0.6, 0.5, 0.2),
+                                              (0, "r/joint0", 0.9, 0.4, 0.9)):
+        for missing, value in (("", complete), ("video", video), ("audio", audio), ("video+audio", 0.1)):
+            rows.append({"configuration": conf, "role": "", "run": run, "label": "x", "missing": missing,
+                         "metric": "test/acc", "value": value, "drop": complete - value})
+    pd.DataFrame(rows).to_csv(tmp_path / CSV_FILE, index=False)
+    metric, table, lacking = summary_table(trials, tmp_path)
+    assert metric == "test/acc" and lacking == 1  # r/joint1 is not in the file
+    table = table.set_index("configuration")
+    assert table.loc[1, "seeds"] == 2 and table.loc[1, "label"] == "4s" and table.loc[0, "label"] == "joint"
+    assert table.loc[1, "complete"] == pytest.approx(0.7) and table.loc[1, "without audio"] == pytest.approx(0.45)
+    assert table.loc[1, "worst drop"] == "0.2500 (audio)" and table.loc[0, "worst drop"] == "0.5000 (video)"
+    assert "without video+audio" not in table  # pairs stay in robustness.csv

@@ -139,6 +139,10 @@ def test_trial_config_applies_params_and_fixed_backbones():
     ("confirm_seeds: three\n", "confirm_seeds"),
     ("confirm_seeds: 2.5\n", "confirm_seeds"),
     ("n_workers: 0\n", "n_workers=0; expected a whole number of worker processes >= 1"),
+    ("objectives: [metric]\n", "objectives ['metric']; expected [metric, gflops] or [metric, gflops, worst_missing]"),
+    ("objectives: [metric, gflops, worst_missing]\nsampler: ehvi\n",
+     "objectives with worst_missing need strategy 'full' and sampler tpe, nsga2 or random"),
+    ("objectives: [metric, gflops, worst_missing]\nstrategy: asha\n", "strategy 'asha'"),
 ])
 def test_bad_space_is_one_line_and_writes_nothing(tmp_path, capsys, text, message):
     space = tmp_path / "bad.yaml"
@@ -279,6 +283,121 @@ def test_report_after_a_trial_redraws_the_plots_at_most_every_interval(swept, tm
     monkeypatch.setattr(workers, "PLOT_EVERY_S", 0.0)
     callback(study, study.trials[2])
     assert all((out / name).stat().st_mtime_ns != t for name, t in drawn.items())
+
+
+def test_robustness_of_the_front_and_the_baselines(swept, capfd):
+    """--robustness on the finished sweep: nothing trained, every run of the front and the baselines
+    tested with each modality (and pair) missing, the complete rows equal to the runs' own test
+    metrics; a rerun tests nothing again, and only a run whose rows are gone; locomt.report does the same."""
+    tmp, args = swept
+    out = tmp / "out"
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp / "runs" / "configs").glob("*/metrics.json")}
+    n_trials = len(_study(tmp).trials)
+    assert run_cli(main, [*args, "--robustness"]) == 0
+    assert "0 already in" in capfd.readouterr().err
+    assert len(_study(tmp).trials) == n_trials
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # nothing trained
+    trials = pd.read_csv(out / "trials.csv", keep_default_na=False, na_values=[""])
+    own = trials[trials.duplicate_of.isna()]
+    want = set(own[own.is_pareto | (own.role == "baseline")].number)
+    df = pd.read_csv(out / "robustness.csv", keep_default_na=False)
+    assert set(df.configuration) == want and {"joint", "late"} <= set(df.backbone)
+    assert set(df.role) <= {"baseline", "preset", "search"}
+    assert sorted(set(df.missing)) == sorted(["", "video", "audio", "text", "video+audio", "video+text", "audio+text"])
+    for number, g in df[df.metric == "test/acc"].groupby("configuration"):
+        row = own[own.number == number].iloc[0]
+        assert g.run.nunique() == 1 and g.run.iloc[0] == row.run  # one seed each here (no confirmation)
+        assert g[g.missing == ""].value.iloc[0] == row["test/acc"]  # the run's own test, to the bit
+    assert (df["drop"] == df.complete - df.value).all()
+    assert (out / "robustness.png").stat().st_size > 1000
+    summary = (out / "summary.md").read_text()
+    section = summary[summary.index("## Robustness to missing modalities"):]
+    assert "| configuration | role | label | seeds | complete | without video | without audio | without text | " \
+           "worst drop |" in section
+    acc = df[df.metric == "test/acc"]
+    for number in want:
+        g = acc[acc.configuration == number].set_index("missing")
+        worst = max(("video", "audio", "text"), key=lambda m: g.loc[m, "drop"])
+        assert f"| {number} |" in section and f"{g.loc[worst, 'drop']:.4f} ({worst})" in section
+    # a rerun tests nothing again; with one run's rows gone, it tests that run only, to the same numbers
+    saved = (out / "robustness.csv").read_bytes()
+    assert run_cli(main, [*args, "--robustness"]) == 0
+    assert f"{len(want)} already in" in capfd.readouterr().err and (out / "robustness.csv").read_bytes() == saved
+    df[df.configuration != min(want)].to_csv(out / "robustness.csv", index=False)
+    assert run_cli(report_main, [str(out), "--robustness"]) == 0
+    assert f"{len(want) - 1} already in {out / 'robustness.csv'}, 1 to test" in capfd.readouterr().out
+    assert (out / "robustness.csv").read_bytes() == saved and (out / "summary.md").read_text() == summary
+    # without --robustness, the report keeps the section (from robustness.csv)
+    assert run_cli(report_main, [str(out)]) == 0 and (out / "summary.md").read_text() == summary
+
+
+def test_worst_missing_is_a_third_objective(swept, data_sets, capsys):
+    """objectives: [metric, gflops, worst_missing]: a 3-objective study whose third value is the worst
+    VALIDATION metric with one modality missing, from the checkpoint the metric comes from; the front
+    in three objectives, its hypervolume in 3-D, the report's columns and plot. A study of its own over
+    the swept fixture's runs (the run cache: nothing is trained again; the 3-D front of seed means is
+    tested in test_front.py)."""
+    from locomt.robustness import evaluate_run
+    from locomt.search.front import hypervolume_3d
+
+    tmp, _ = swept
+    space = SPACE.format(kind="counts", n=3, extra="objectives: [metric, gflops, worst_missing]").replace(
+        "presets: [half, all-cross]", "presets: [half]")
+    (tmp / "three.yaml").write_text(space)
+    out = tmp / "out3"
+    args = ["--space", str(tmp / "three.yaml"), "--out", str(out), "--set", f"trainer.out_dir={tmp / 'runs'}",
+            *(a for s in data_sets for a in ("--set", s))]
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp / "runs" / "configs").glob("*/metrics.json")}
+    assert run_cli(main, args) == 0
+    assert {p: p.stat().st_mtime_ns for p in (tmp / "runs" / "configs").glob("*/metrics.json")} == stamps
+    study = optuna.load_study(study_name="three", storage=f"sqlite:///{out / 'study.db'}")
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE", "MAXIMIZE"]
+    assert study.metric_names == ["val/acc", "gflops", "val/acc_worst_missing"]
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
+    for t in done:
+        without = {m: t.user_attrs[f"val/acc_without_{m}"] for m in ("video", "audio", "text")}
+        assert len(t.values) == 3 and t.values[2] == min(without.values()) == t.user_attrs["val/acc_worst_missing"]
+    t = done[0]  # against the run's checkpoint evaluated here: complete = its validation objective, to the bit
+    rows = {(r["missing"], r["metric"]): r["value"] for r in evaluate_run(Path(t.user_attrs["run"]), [("audio",)],
+                                                                          split="val")}
+    assert rows[("", "val/acc")] == t.values[0] and rows[("audio", "val/acc")] == t.user_attrs["val/acc_without_audio"]
+    df = pd.read_csv(out / "trials.csv", keep_default_na=False, na_values=[""])
+    assert {"val/acc_worst_missing", "val/acc_worst_missing_mean", "val/acc_without_text"} <= set(df.columns)
+    own = df[(df.state == "COMPLETE") & df.duplicate_of.isna() & df.confirms.isna()]
+    means = {int(r.number): (r["val/acc_mean"], r.gflops, r["val/acc_worst_missing_mean"]) for _, r in own.iterrows()}
+    brute = {k for k, (m, g, w) in means.items() if not any(
+        m2 >= m and g2 <= g and w2 >= w and (m2 > m or g2 < g or w2 > w) for k2, (m2, g2, w2) in means.items() if k2 != k)}
+    assert set(own[own.is_pareto].number) == brute == set(pd.read_csv(out / "pareto.csv").number)
+    info = json.loads((out / "sweep.json").read_text())
+    chance, ref = study.user_attrs["chance"], study.user_attrs["reference_gflops"]
+    assert info["hypervolume_3d"] == pytest.approx(hypervolume_3d(means.values(), chance, ref), rel=1e-12)
+    summary = (out / "summary.md").read_text()
+    assert "maximise `val/acc_worst_missing`" in summary and f"**{info['hypervolume_3d']:.4f}**" in summary
+    assert "val/acc_worst_missing 95% CI" in summary
+    assert matplotlib.image.imread(out / "pareto.png").shape[1] > 600
+    # the same study asked for two objectives is refused, naming the directions
+    (tmp / "three.yaml").write_text(space.replace("objectives: [metric, gflops, worst_missing]", ""))
+    capsys.readouterr()
+    assert run_cli(main, args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "study 'three' exists with directions ['MAXIMIZE', 'MINIMIZE', 'MAXIMIZE']; expected MAXIMIZE, MINIMIZE " \
+           "(val/acc, gflops)" in err and len(err.splitlines()) == 1, err
+
+
+def test_robustness_keeps_a_table_of_locomt_robust(tmp_path, data_sets, capsys):
+    """python -m locomt.robust writes results/NAME/robustness.csv by default: --robustness refuses to
+    replace it, in one line, before a study exists (the sweep and the report alike)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "robustness.csv").write_text("run,label,missing,metric,value\nruns/x,joint,,test/acc,0.5\n")
+    saved = (out / "robustness.csv").read_bytes()
+    assert run_cli(main, [*_args(tmp_path, data_sets, SPACE.format(kind="counts", n=1, extra="")), "--robustness"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "holds a table of python -m locomt.robust" in err and len(err.splitlines()) == 1, err
+    assert sorted(p.name for p in out.iterdir()) == ["robustness.csv"] and not (tmp_path / "runs").exists()
+    assert run_cli(report_main, [str(out), "--robustness"]) == 2
+    assert "holds a table of python -m locomt.robust" in capsys.readouterr().err
+    assert (out / "robustness.csv").read_bytes() == saved
 
 
 def test_rerun_resumes_and_extends_without_retraining(swept, tmp_path):

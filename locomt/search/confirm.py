@@ -35,22 +35,24 @@ def configurations(trials: list[optuna.trial.FrozenTrial]) -> dict[int, list[opt
     return groups
 
 
-def non_dominated(points: dict[int, tuple[float, float]]) -> set[int]:
-    """The keys whose (metric, gflops) no other point dominates (metric up, GFLOPs down; as Optuna's
-    best_trials, equal points are both kept)."""
+def non_dominated(points: dict[int, tuple[float, ...]]) -> set[int]:
+    """The keys whose (metric, gflops[, worst missing]) no other point dominates (metric up, GFLOPs
+    down, a third objective up; as Optuna's best_trials, equal points are both kept)."""
+    vectors = {k: np.array([p[0], -p[1], *p[2:]], dtype=float) for k, p in points.items()}  # all up
     keep = set()
-    for k, (m, g) in points.items():
-        if not np.isfinite(m):
+    for k, v in vectors.items():
+        if not np.isfinite(v[0]):
             continue
-        if not any((m2 >= m and g2 <= g) and (m2 > m or g2 < g) for k2, (m2, g2) in points.items() if k2 != k):
+        if not any((w >= v).all() and (w > v).any() for k2, w in vectors.items() if k2 != k):
             keep.add(k)
     return keep
 
 
 def front_of_means(groups: dict[int, list[optuna.trial.FrozenTrial]]) -> set[int]:
     """The configurations (search trial numbers) on the front of their seed means of the objective
-    values (validation metric up, GFLOPs down)."""
-    return non_dominated({k: (float(np.mean([t.values[0] for t in g])), float(g[0].values[1]))
+    values (validation metric up, GFLOPs down; a third objective, worst missing, up)."""
+    return non_dominated({k: (float(np.mean([t.values[0] for t in g])), float(g[0].values[1]),
+                              *(float(np.mean([t.values[i] for t in g])) for i in range(2, len(g[0].values))))
                           for k, g in groups.items()})
 
 

@@ -51,6 +51,20 @@ def hypervolume(points: Iterable[tuple[float, float]], chance: float, ref_gflops
     return area / ((1.0 - chance) * ref_gflops)
 
 
+def hypervolume_3d(points: Iterable[tuple[float, float, float]], chance: float, ref_gflops: float) -> float:
+    """Normalised hypervolume of ``(metric, gflops, worst)`` points (metric up, GFLOPs down, worst up:
+    the metric with one modality missing), in the box [chance, 1] x [0, ref_gflops] x [chance, 1]:
+    exact, as slabs along the third axis, each the :func:`dominated_area` of the points that reach it."""
+    if not 0.0 <= chance < 1.0 or not ref_gflops > 0:
+        raise ValueError(f"reference point ({chance}, {ref_gflops}); expected chance in [0, 1) and GFLOPs > 0")
+    pts = [(min(m, 1.0), g, min(w, 1.0)) for m, g, w in points if np.isfinite(w) and w > chance]
+    levels = sorted({w for _, _, w in pts}, reverse=True)
+    volume = 0.0
+    for upper, lower in zip(levels, [*levels[1:], chance]):  # between lower and upper, the points at upper or more
+        volume += dominated_area(((m, g) for m, g, w in pts if w >= upper), chance, ref_gflops) * (upper - lower)
+    return volume / ((1.0 - chance) ** 2 * ref_gflops)
+
+
 def hypervolume_history(trials: pd.DataFrame, metric: str, chance: float, ref_gflops: float) -> pd.DataFrame:
     """Hypervolume after each trial, in trial order, over the completed distinct configurations so far
     (``number``, ``n_trained`` configurations, ``hypervolume``)."""

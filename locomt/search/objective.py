@@ -8,7 +8,9 @@ of the same parameters when the configuration is promoted (:func:`enqueue_promot
 resumes its run to the next rung and is charged only the epochs it adds.
 
 Objectives: (validation metric, GFLOPs per example from the analytic cost model, known before
-training). Test metrics are recorded as user attributes, never optimised. A trial whose
+training), and with ``objectives: [metric, gflops, worst_missing]`` the worst validation metric with
+one modality missing (``locomt.search.missing``). Test metrics are recorded as user attributes, never
+optimised. A trial whose
 configuration was trained before reuses that result (``duplicate_of``); one whose configuration
 another worker is training is pruned (the lower trial number wins). Ctrl-C during training
 enqueues a retry of the same trial, which resumes from the run's checkpoint.
@@ -28,6 +30,7 @@ from locomt.config import ExperimentConfig, model_config
 from locomt.cost import analytic_cost
 from locomt.runs import canonical_config, config_key, train_cached, value_at
 from locomt.search.fidelity import next_promotion, promoted, rungs
+from locomt.search.missing import WORST, worst_missing, worst_name
 from locomt.search.space import SweepSpace, trial_config
 from locomt.search.study import epochs_spent, set_attrs
 from locomt.task import NonFiniteLossError
@@ -124,15 +127,18 @@ class Objective:
                         set_attrs(trial, seconds=round(time.perf_counter() - start, 2))
                         raise
                 record, run_dir = train_cached(cfg, root)
+                worst = worst_missing(run_dir, ctx.metric) if WORST in ctx.space.objectives else {}  # validation
             except SystemExit:  # Lightning turns Ctrl-C into a checkpoint and sys.exit(1)
                 raise KeyboardInterrupt from None
             except NonFiniteLossError as err:
                 set_attrs(trial, note=f"diverged: {err}")
                 raise optuna.TrialPruned(f"diverged: {err}") from None
-            set_attrs(trial, **record.metrics)
+            set_attrs(trial, **record.metrics, **worst)
             set_attrs(trial, params=record.params, seconds=round(time.perf_counter() - start, 2), run=str(run_dir),
                       latency_ms=round(forward_latency_ms(mcfg, batch=1), 3), fidelity=cfg.trainer.max_epochs,
                       epochs=cfg.trainer.max_epochs - trained_before)
+            if worst:  # the third objective: the worst validation metric with one modality missing
+                return record.metrics[ctx.metric], cost.gflops, worst[worst_name(ctx.metric)]
             return record.metrics[ctx.metric], cost.gflops
         except KeyboardInterrupt:
             set_attrs(trial, note="interrupted (Ctrl-C); retried when the sweep runs again")

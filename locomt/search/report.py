@@ -17,6 +17,7 @@ Every file is written atomically (a crash never leaves a truncated file).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -33,7 +34,9 @@ from locomt.models import reference_backbone  # noqa: E402
 from locomt.stats import bootstrap_interval, differ  # noqa: E402
 from locomt.stats import summarise as seed_summary  # noqa: E402
 from locomt.search.confirm import configurations, front_of_means  # noqa: E402
-from locomt.search.front import hypervolume, hypervolume_history  # noqa: E402
+from locomt.search.front import hypervolume, hypervolume_3d, hypervolume_history  # noqa: E402
+from locomt.search.missing import CSV_FILE as ROBUSTNESS_CSV, PLOT_FILE as ROBUSTNESS_PNG  # noqa: E402
+from locomt.search.missing import summary_table, update_robustness, worst_name  # noqa: E402
 from locomt.search.study import POINTER_FILE, TrialRecord, rung_order  # noqa: E402
 
 BUDGET_FRACTIONS = (1.0, 0.75, 0.6, 0.5, 0.45)  # of joint fusion's GFLOPs: where view patterns differ in cost
@@ -52,8 +55,9 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     rows = [TrialRecord.from_trial(t, metric, front) for t in trials]
     rungs = sorted({k for row in rows for k in row if k.startswith(f"{metric}@")}, key=rung_order)
     tests = sorted({k for row in rows for k in row if k.startswith("test/")})
-    df = pd.DataFrame(rows, columns=TrialRecord.columns([metric, *rungs, *tests]))
-    return with_seed_stats(df, groups, [metric, *tests])
+    missing = sorted({k for row in rows for k in row if k.startswith(f"{metric}_")})  # objective worst_missing
+    df = pd.DataFrame(rows, columns=TrialRecord.columns([metric, *missing, *rungs, *tests]))
+    return with_seed_stats(df, groups, [metric, *missing, *tests])
 
 
 def with_seed_stats(df: pd.DataFrame, groups: dict, metrics: list[str]) -> pd.DataFrame:
@@ -92,6 +96,7 @@ def plot_pareto(trials: pd.DataFrame, metric: str, path: Path, title: str) -> Pa
     front = pareto_frame(trials)
     styles = {"search": dict(c="0.55", marker="o", s=22), "preset": dict(c="tab:blue", marker="s", s=40),
               "baseline": dict(c="tab:red", marker="D", s=44)}
+    worst = worst_name(metric) if worst_name(metric) in trials else None  # a third objective: a colour scale
     for ax, (col, which) in zip(axes[0], panels):
         for role, style in styles.items():
             part = done[done["role"] == role]
@@ -99,9 +104,14 @@ def plot_pareto(trials: pd.DataFrame, metric: str, path: Path, title: str) -> Pa
                 ax.scatter(part["gflops"], part[col], label=f"{role} ({len(part)})", zorder=3, **style)
         if len(front):
             mean = front[f"{col}_mean"] if f"{col}_mean" in front else front[col]
-            ax.step(front["gflops"], mean, where="post", color="black", lw=1.2, zorder=2,
-                    label="Pareto front (validation, seed means)")
-            ax.scatter(front["gflops"], mean, facecolors="none", edgecolors="black", s=90, zorder=4)
+            if worst:  # the front of three objectives is no staircase in this plane
+                shade = ax.scatter(front["gflops"], mean, c=front[f"{worst}_mean"], cmap="viridis", s=90, zorder=4,
+                                   edgecolors="black", label="Pareto front (3 objectives, seed means)")
+                fig.colorbar(shade, ax=ax, label=f"{worst} (validation, seed mean)")
+            else:
+                ax.step(front["gflops"], mean, where="post", color="black", lw=1.2, zorder=2,
+                        label="Pareto front (validation, seed means)")
+                ax.scatter(front["gflops"], mean, facecolors="none", edgecolors="black", s=90, zorder=4)
             if f"{col}_lo" in front and front[f"{col}_lo"].notna().any():  # 95 % intervals over seeds
                 yerr = [(mean - front[f"{col}_lo"]).fillna(0).clip(lower=0), (front[f"{col}_hi"] - mean).fillna(0).clip(lower=0)]
                 ax.errorbar(front["gflops"], mean, yerr=yerr, fmt="none", ecolor="black", elinewidth=1, capsize=4,
@@ -158,7 +168,19 @@ def front_quality(study: optuna.Study, trials: pd.DataFrame) -> dict:
         out.update(hypervolume=float(history["hypervolume"].iloc[-1]) if len(history) else 0.0,
                    reference={"chance": ref[0], "gflops": ref[1]}, history=history)
         out.update(seed_hypervolumes(trials, metric, ref))
+        if worst_name(metric) in trials:
+            out.update(hypervolume_3d=hypervolume_of_means(trials, metric, ref))
     return out
+
+
+def hypervolume_of_means(trials: pd.DataFrame, metric: str, ref: tuple[float, float]) -> float:
+    """The 3-objective hypervolume (``locomt.search.front.hypervolume_3d``: the metric, GFLOPs and the
+    worst metric with a modality missing, both metrics from chance) of the configurations' seed means."""
+    configs = trials[trials["confirms"].isna() & (trials["state"] == "COMPLETE") & trials["duplicate_of"].isna()]
+    worst = worst_name(metric)
+    return hypervolume_3d([(float(np.mean(seed_values(trials, int(n), metric))), float(g),
+                            float(np.mean(seed_values(trials, int(n), worst))))
+                           for n, g in zip(configs["number"], configs["gflops"])], *ref)
 
 
 def seed_hypervolumes(trials: pd.DataFrame, metric: str, ref: tuple[float, float]) -> dict:
@@ -227,7 +249,9 @@ def summary_markdown(study: optuna.Study, trials: pd.DataFrame, quality: dict | 
     show = ["number", "role", "label", "backbone", "pattern", metric, *tests, "gflops", "params"]
     out = [f"# Sweep `{study.study_name}`", "",
            f"Dataset `{study.user_attrs.get('dataset', '?')}`; objectives: maximise `{metric}`, minimise GFLOPs per "
-           "example (analytic cost model, forward pass). Test metrics are reported, never optimised.", "",
+           "example (analytic cost model, forward pass)"
+           + (f", maximise `{worst_name(metric)}` (the worst `{metric}` with one modality missing, validation split)"
+              if worst_name(metric) in trials else "") + ". Test metrics are reported, never optimised.", "",
            "Trials: " + ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())) + ".", "",
            "Produced by:", "", "```bash", study.user_attrs.get("command", "python -m locomt.sweep"),
            "python -m locomt.report <this folder>   # regenerates these files from the study", "```", "",
@@ -251,6 +275,11 @@ def summary_markdown(study: optuna.Study, trials: pd.DataFrame, quality: dict | 
                    + (f"; test hypervolume of the configurations the validation front picks **"
                       f"{quality['test_hypervolume']:.4f}**{ci('test_hypervolume')}" if "test_hypervolume" in quality
                       else "") + ".")
+    if "hypervolume_3d" in quality:
+        out.append(f"\nHypervolume of the three objectives (seed means; `{metric}` and `{worst_name(metric)}` from "
+                   f"chance, GFLOPs from joint's; normalised): **{quality['hypervolume_3d']:.4f}**. The figures above "
+                   "are of the two objectives (metric, GFLOPs), comparable with a two-objective sweep; the front marked "
+                   "in the tables is that of all three.")
     if quality["proposals"]:
         out.append(f"\nSampler proposals: {quality['proposals']}, of which {quality['repeated_proposals']} repeated "
                    f"a configuration already trained ({quality['repeated_share']:.0%}; not trained again).")
@@ -261,7 +290,7 @@ def summary_markdown(study: optuna.Study, trials: pd.DataFrame, quality: dict | 
                 "adds seeds to the front's and the baselines'): mean and 95% t interval per metric; the search "
                 "trial's own values are in trials.csv.", ""]
         table = front[["number", "role", "label", "backbone", "pattern", "n_seeds"]].copy()
-        for m in [metric, *tests]:
+        for m in [metric, worst_name(metric), *tests]:
             if f"{m}_mean" in front:
                 table[m] = front[f"{m}_mean"]
                 table[f"{m} 95% CI"] = [f"{lo:.4f}-{hi:.4f}" if pd.notna(lo) else "" for lo, hi in
@@ -291,9 +320,12 @@ def summary_markdown(study: optuna.Study, trials: pd.DataFrame, quality: dict | 
     return "\n".join(out)
 
 
-def write_report(study: optuna.Study, out: str | Path, plots: bool = True) -> list[Path]:
+def write_report(study: optuna.Study, out: str | Path, plots: bool = True, robustness: Any = None) -> list[Path]:
     """Write trials.csv, pareto.csv, pareto.png, hypervolume.png, summary.md and sweep.json for
-    ``study`` into ``out``; with ``plots`` False the tables only (the PNGs are left as they are)."""
+    ``study`` into ``out``; with ``plots`` False the tables only (the PNGs are left as they are). With
+    ``robustness`` (a rich console), the front's and the baselines' runs that robustness.csv lacks are
+    tested with modalities missing first (``locomt.search.missing``); the summary shows robustness.csv
+    whenever the folder has the sweep's."""
     out = Path(out)
     trials = trials_frame(study)
     metric = study.user_attrs.get("metric", "val/acc")
@@ -305,9 +337,33 @@ def write_report(study: optuna.Study, out: str | Path, plots: bool = True) -> li
     quality = front_quality(study, trials)
     if plots and "history" in quality:
         paths.append(plot_hypervolume(quality["history"], out / "hypervolume.png", study.study_name))
-    paths.append(atomic_write_text(out / "summary.md", summary_markdown(study, trials, quality) + "\n"))
+    if robustness is not None:  # the front and the baselines tested with modalities missing (--robustness)
+        paths += update_robustness(trials, out, study.study_name, robustness)
+    paths.append(atomic_write_text(out / "summary.md", summary_markdown(study, trials, quality) + "\n"
+                                   + "".join(line + "\n" for line in robustness_markdown(trials, out))))
     paths.append(update_pointer(out, study, quality))
     return paths
+
+
+def robustness_markdown(trials: pd.DataFrame, out: Path) -> list[str]:
+    """The summary's section on the folder's robustness.csv (``locomt.search.missing.summary_table``);
+    none without one."""
+    found = summary_table(trials, out)
+    if found is None:
+        return []
+    metric, table, lacking = found
+    lines = ["## Robustness to missing modalities", ""]
+    if len(table):
+        lines += [f"`{metric}` on the test split (reported, never optimised) of the front's configurations and the "
+                  "baselines, complete and with each modality missing from every example, means over the seeds of "
+                  "each (the configuration is the trial number in pareto.csv); the worst drop is from complete, one "
+                  f"modality missing. Every run, pair and metric: `{ROBUSTNESS_CSV}`; the plot: `{ROBUSTNESS_PNG}`.",
+                  "", _md_table(table), ""]
+    if lacking:
+        lines += [f"{lacking} run{'s' if lacking != 1 else ''} of the current front and baselines "
+                  f"{'are' if lacking != 1 else 'is'} not in `{ROBUSTNESS_CSV}` (the front changed since it was "
+                  "written): `python -m locomt.report <this folder> --robustness` tests them.", ""]
+    return lines
 
 
 def update_pointer(out: Path, study: optuna.Study, quality: dict) -> Path:

@@ -86,7 +86,7 @@ def open_sweep(dataset: str, command: str, config: str | None = None, space: str
         out_dir.mkdir(parents=True, exist_ok=True)  # the default SQLite file lives there
     rdb = open_storage(storage_url, heartbeat)  # an unreachable server stops here, before any output
     out_dir.mkdir(parents=True, exist_ok=True)
-    st, created = create_or_load(rdb, study_name, metric)
+    st, created = create_or_load(rdb, study_name, metric, worst_missing="worst_missing" in sp.objectives)
     if created:
         for k, v in {"dataset": dataset, "metric": metric, "task": dm.task,
                      "config": config or f"experiments/{dataset}.yaml", "space": str(space_file),

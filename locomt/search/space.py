@@ -21,6 +21,10 @@ rung before it, and it trains on in the same trial or stops there; ``promotion``
 2020 run it) pauses every configuration at its rung and resumes one, as a new trial charged only
 its new epochs, once it is among the best ``1/eta`` of those at the rung.
 ``budget_epochs`` ends the study once its trials have trained that many epochs in all.
+``objectives``: ``[metric, gflops]`` (the default: maximise the validation metric, minimise GFLOPs)
+or ``[metric, gflops, worst_missing]``, which adds a third, maximised: the worst validation metric
+with one modality missing, measured from each trial's selected checkpoint at the end of its training
+(:mod:`locomt.search.missing`); it needs ``strategy: full`` and the tpe, nsga2 or random sampler.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ if TYPE_CHECKING:
     import optuna
 
 SPACES = ("counts", "heads", "shared")
+OBJECTIVES = (("metric", "gflops"), ("metric", "gflops", "worst_missing"))  # what a study optimises
 SAMPLERS = ("tpe", "nsga2", "random", "ehvi")
 STRATEGIES = ("full", "asha")
 ASHA_TYPES = ("stopping", "promotion")
@@ -66,6 +71,8 @@ class SweepSpace:
                                   # or, with a GPU accelerator, one per visible device
     confirm_seeds: int = 3  # seeds in all of every validation-front configuration and baseline after the
                             # search (the search's own seed and confirm_seeds - 1 more); 0 or 1: none
+    objectives: tuple[str, ...] = ("metric", "gflops")  # or add worst_missing: the worst validation metric
+                                                        # with one modality missing (locomt.search.missing)
 
     def __post_init__(self) -> None:
         check_seed("seed", self.seed)  # the sampler's
@@ -91,6 +98,13 @@ class SweepSpace:
         if self.sampler == "ehvi" and self.params:
             raise ValueError(f"sampler 'ehvi' proposes view patterns only, and params has {', '.join(self.params)}; "
                              "expected no params (or another sampler)")
+        if tuple(self.objectives) not in OBJECTIVES:
+            raise ValueError(f"objectives {list(self.objectives)}; expected "
+                             + " or ".join(f"[{', '.join(o)}]" for o in OBJECTIVES))
+        if "worst_missing" in self.objectives and (self.sampler == "ehvi" or self.strategy != "full"):
+            raise ValueError(f"objectives with worst_missing need strategy 'full' and sampler tpe, nsga2 or random, "
+                             f"and this space has strategy {self.strategy!r}, sampler {self.sampler!r} (ehvi models one "
+                             "uncertain objective; asha ranks its rungs on the metric and GFLOPs)")
         if self.n_trials < 1:
             raise ValueError(f"n_trials must be >= 1, got {self.n_trials}")
         bad = [b for b in self.baselines if b not in BASELINES]

@@ -133,26 +133,30 @@ def redact(url: str) -> str:
         return url
 
 
-def create_or_load(storage: optuna.storages.BaseStorage, name: str, metric: str) -> tuple[optuna.Study, bool]:
-    """The study ``name`` and whether this call created it (with the two directions); an existing
+def create_or_load(storage: optuna.storages.BaseStorage, name: str, metric: str, worst_missing: bool = False
+                   ) -> tuple[optuna.Study, bool]:
+    """The study ``name`` and whether this call created it (with the two directions, or three with
+    ``worst_missing``: the worst validation metric with one modality missing, maximised); an existing
     study is loaded and checked. Either way its objectives carry Optuna's metric names (``metric``,
-    ``gflops``), which optuna-dashboard and Optuna's plots label their axes with."""
-    directions = [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    ``gflops``[, ``<metric>_worst_missing``]), which optuna-dashboard and Optuna's plots label their axes with."""
+    wanted = [*DIRECTIONS, *(["maximize"] if worst_missing else [])]
+    directions = [optuna.study.StudyDirection[d.upper()] for d in wanted]
+    names = [metric, GFLOPS, *([f"{metric}_worst_missing"] if worst_missing else [])]
     try:
-        study = optuna.create_study(storage=storage, study_name=name, directions=list(DIRECTIONS))
+        study = optuna.create_study(storage=storage, study_name=name, directions=wanted)
         created = True
     except optuna.exceptions.DuplicatedStudyError:
         study, created = optuna.load_study(study_name=name, storage=storage), False
     if study.directions != directions:
         raise SweepError(f"study {name!r} exists with directions {[d.name for d in study.directions]}; expected "
-                         "MAXIMIZE (validation metric), MINIMIZE (GFLOPs): give another --study name")
+                         f"{', '.join(d.name for d in directions)} ({', '.join(names)}): give another --study name")
     if study.user_attrs.get("metric", metric) != metric:
         raise SweepError(f"study {name!r} optimises {study.user_attrs['metric']!r}, this dataset's metric is "
                          f"{metric!r}: give another --study name")
-    if study.metric_names != [metric, GFLOPS]:  # a study made before the names were set gets them now
+    if study.metric_names != names:  # a study made before the names were set gets them now
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names([metric, GFLOPS])
+            study.set_metric_names(names)
     return study, created
 
 
@@ -213,6 +217,7 @@ class TrialRecord:
         if t.values:
             rec.gflops = t.values[1]
         metrics = {metric: t.values[0] if t.values else a.get(metric),
+                   **{k: v for k, v in sorted(a.items()) if k.startswith(f"{metric}_")},  # worst_missing's
                    **{k: v for k, v in sorted(a.items(), key=lambda kv: rung_order(kv[0]))
                       if k.startswith(f"{metric}@")},
                    **{k: v for k, v in sorted(a.items()) if k.startswith("test/")}}

@@ -172,7 +172,8 @@ def trial_line(t: optuna.trial.FrozenTrial, metric: str) -> str:
     head = f"trial {t.number:3d} {a.get('backbone', '?'):10s} {what}{label}"
     if t.state == TrialState.COMPLETE:
         test = {k: v for k, v in a.items() if k in ("test/acc", "test/mAP")}
-        tail = "  ".join([f"{metric} {t.values[0]:.3f}", *(f"{k} {v:.3f}" for k, v in test.items()),
+        worst = [f"worst missing {t.values[2]:.3f}"] if len(t.values) > 2 else []
+        tail = "  ".join([f"{metric} {t.values[0]:.3f}", *worst, *(f"{k} {v:.3f}" for k, v in test.items()),
                           f"{t.values[1]:.4f} GFLOPs", f"{a.get('seconds', 0):.0f} s"])
         return f"{head}  {tail}" + (f"  [{a['note']}]" if "note" in a else "")
     return f"{head}  {t.state.name.lower()}" + (f": {a['note']}" if "note" in a else "")
