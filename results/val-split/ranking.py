@@ -51,6 +51,34 @@ def main() -> None:
         tau = kendall(rank, "val/acc")
         tau.to_csv(a.out / "kendall.csv", index=False)
         print(tau.to_string(index=False))
+        plot(rank, tau, a.out / "val_vs_test.png", a.config)
+
+
+def plot(rank: pd.DataFrame, tau: pd.DataFrame, path: Path, config: str) -> None:
+    """Validation against test accuracy of the same models, and Kendall's tau of each epoch's
+    validation accuracy against the last."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from locomt.io import save_figure
+
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 4.2))
+    ax.scatter(rank["val/acc"], rank["test/acc"], s=18)
+    lo = min(rank["val/acc"].min(), rank["test/acc"].min()) - 0.01
+    hi = max(rank["val/acc"].max(), rank["test/acc"].max()) + 0.01
+    ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
+    t = tau[tau.estimate == "test/acc"].kendall_tau.iloc[0]
+    ax.set(xlabel="validation accuracy", ylabel="test accuracy (same model)",
+           title=f"{len(rank)} patterns, Kendall tau {t:.2f}")
+    by_epoch = tau.dropna(subset=["epochs"])
+    bx.plot(by_epoch.epochs.astype(int), by_epoch.kendall_tau, marker="o")
+    bx.set(xlabel="epochs", ylabel="Kendall tau against the last epoch", ylim=(0, 1),
+           title="validation accuracy after E epochs")
+    fig.suptitle(config, fontsize=9)
+    fig.tight_layout()
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":
