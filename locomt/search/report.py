@@ -98,10 +98,18 @@ def plot_pareto(trials: pd.DataFrame, metric: str, path: Path, title: str) -> Pa
               "baseline": dict(c="tab:red", marker="D", s=44)}
     worst = worst_name(metric) if worst_name(metric) in trials else None  # a third objective: a colour scale
     for ax, (col, which) in zip(axes[0], panels):
+        # a configuration trained on several seeds (the baselines, after the confirmation) is drawn at
+        # its mean, with its interval, as the front's points are
+        y = done[f"{col}_mean"].fillna(done[col]) if f"{col}_mean" in done else done[col]
         for role, style in styles.items():
             part = done[done["role"] == role]
             if len(part):
-                ax.scatter(part["gflops"], part[col], label=f"{role} ({len(part)})", zorder=3, **style)
+                ax.scatter(part["gflops"], y[part.index], label=f"{role} ({len(part)})", zorder=3, **style)
+                seeds = part[(part.get("n_seeds", 1) > 1) & ~part["number"].isin(front.get("number", []))]
+                if len(seeds) and f"{col}_lo" in seeds:
+                    ax.errorbar(seeds["gflops"], y[seeds.index], fmt="none", ecolor=style["c"], elinewidth=1, capsize=3,
+                                yerr=[(y[seeds.index] - seeds[f"{col}_lo"]).clip(lower=0),
+                                      (seeds[f"{col}_hi"] - y[seeds.index]).clip(lower=0)], zorder=3)
         if len(front):
             mean = front[f"{col}_mean"] if f"{col}_mean" in front else front[col]
             if worst:  # the front of three objectives is no staircase in this plane
@@ -116,15 +124,15 @@ def plot_pareto(trials: pd.DataFrame, metric: str, path: Path, title: str) -> Pa
                 yerr = [(mean - front[f"{col}_lo"]).fillna(0).clip(lower=0), (front[f"{col}_hi"] - mean).fillna(0).clip(lower=0)]
                 ax.errorbar(front["gflops"], mean, yerr=yerr, fmt="none", ecolor="black", elinewidth=1, capsize=4,
                             zorder=5, label=f"95% interval over {int(front['n_seeds'].max())} seeds")
-        named = done[done["role"] != "search"].sort_values(col)
+        named = done[done["role"] != "search"].assign(_y=y).sort_values("_y")
         for k, (_, r) in enumerate(named.iterrows()):  # alternate above/below so that close labels part
-            ax.annotate(r["label"], (r["gflops"], r[col]), textcoords="offset points",
+            ax.annotate(r["label"], (r["gflops"], r["_y"]), textcoords="offset points",
                         xytext=(5, -11 if k % 2 else 5), fontsize=7)
         ax.set_xlabel("GFLOPs per example (forward pass, analytic cost model)")
         ax.set_ylabel(f"{col} ({which})")
         ax.grid(alpha=0.3)
     if axes[0][0].get_legend_handles_labels()[0]:  # nothing finished yet (every configuration paused at a rung)
-        axes[0][0].legend(fontsize=7, loc="lower right")
+        axes[0][0].legend(fontsize=7, loc="best")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     save_figure(fig, path)
