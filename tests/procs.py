@@ -13,13 +13,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def spawn_sweep(args: list[str], **env_extra: str) -> subprocess.Popen:
-    """``python -m locomt.sweep ARGS`` from the project root, its output (unbuffered) on a pipe."""
+def spawn_sweep(args: list[str], sigint=signal.SIG_DFL, **env_extra: str) -> subprocess.Popen:
+    """``python -m locomt.sweep ARGS`` from the project root, its output (unbuffered) on a pipe;
+    ``sigint``: its SIGINT disposition (default: back to the default, since a shell that starts CI
+    in the background ignores it; ``signal.SIG_IGN``: as nohup starts it)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **env_extra}
-    # SIGINT back to its default in the child (a shell that starts CI in the background ignores it)
     return subprocess.Popen([sys.executable, "-m", "locomt.sweep", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, sigint))
 
 
 def alive(pid: int) -> bool:

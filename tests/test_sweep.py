@@ -543,6 +543,31 @@ def test_killed_sweep_leaves_no_worker_behind(tmp_path, data_sets):
     assert not wait_gone(workers, 90), "sweep workers outlived the killed sweep"
 
 
+def test_sigterm_stops_the_workers_of_a_sweep_started_with_sigint_ignored(tmp_path, data_sets):
+    """nohup (or a script's background job) starts a sweep with SIGINT ignored, and its workers
+    inherit that: the sweep's SIGTERM, which it passes on to them as SIGINT, must still interrupt
+    them, their trials handed back to the study (failed with a retry waiting), not killed while
+    running and left RUNNING until their heartbeats go stale."""
+    args = _args(tmp_path, data_sets, SPACE.format(kind="counts", n=4, extra=""), "--n-workers", "2",
+                 "--set", "trainer.max_epochs=40")
+    proc = spawn_sweep(args, sigint=signal.SIG_IGN)
+    deadline = time.time() + 240
+    while not ((tmp_path / "out" / "study.db").exists()
+               and len(_study(tmp_path).get_trials(states=(TrialState.RUNNING,))) == 2):
+        assert proc.poll() is None and time.time() < deadline, proc.stdout.read() if proc.poll() is not None else ""
+        time.sleep(0.5)
+    time.sleep(2)  # into their first epoch
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=150)[0]
+    assert proc.returncode != 0, out
+    study = _study(tmp_path)
+    assert not study.get_trials(states=(TrialState.RUNNING,)), out
+    interrupted = study.get_trials(states=(TrialState.FAIL,))
+    assert len(interrupted) == 2 and all("interrupted" in t.user_attrs["note"] for t in interrupted)
+    retries = [t.user_attrs.get("retry_of") for t in study.get_trials(states=(TrialState.WAITING,))]
+    assert sorted(r for r in retries if r is not None) == sorted(t.number for t in interrupted)
+
+
 def _check_shared_study(study, n_trials):
     """No lost or duplicated trials: numbers 0..N-1, every one finished, each configuration trained
     once, each enqueued default held once."""

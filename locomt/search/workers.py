@@ -190,6 +190,9 @@ def quiet_libraries() -> None:
 
 def _child(ctx: Context, worker: int, parent: int) -> None:
     die_with_parent(parent)  # a killed sweep leaves no worker training on
+    # a sweep started with SIGINT ignored (nohup, a script's background job) passes that on to its
+    # workers: the SIGINT by which the parent turns its SIGTERM into an orderly stop must interrupt
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if os.environ.get("CUDA_VISIBLE_DEVICES_LIST"):
         gpus = os.environ["CUDA_VISIBLE_DEVICES_LIST"].split(",")
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus[worker % len(gpus)]
