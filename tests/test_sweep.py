@@ -551,9 +551,14 @@ def test_sigterm_stops_the_workers_of_a_sweep_started_with_sigint_ignored(tmp_pa
     args = _args(tmp_path, data_sets, SPACE.format(kind="counts", n=4, extra=""), "--n-workers", "2",
                  "--set", "trainer.max_epochs=40")
     proc = spawn_sweep(args, sigint=signal.SIG_IGN)
+    def running() -> int:
+        try:  # (the database file exists a moment before the study in it)
+            return len(_study(tmp_path).get_trials(states=(TrialState.RUNNING,)))
+        except KeyError:
+            return 0
+
     deadline = time.time() + 240
-    while not ((tmp_path / "out" / "study.db").exists()
-               and len(_study(tmp_path).get_trials(states=(TrialState.RUNNING,))) == 2):
+    while not ((tmp_path / "out" / "study.db").exists() and running() == 2):
         assert proc.poll() is None and time.time() < deadline, proc.stdout.read() if proc.poll() is not None else ""
         time.sleep(0.5)
     time.sleep(2)  # into their first epoch
@@ -803,9 +808,6 @@ def test_killed_during_confirmation_then_rerun_loses_and_retrains_nothing(tmp_pa
     assert info["hypervolume_lo"] <= info["hypervolume"] <= info["hypervolume_hi"]
     assert f"{info['hypervolume_lo']:.4f}-{info['hypervolume_hi']:.4f}" in summary
     assert "Neighbouring front points" in summary and "val/acc 95% CI" in summary
-    # the search's own epochs only count towards its budget; confirmation trials are no new configurations
-    assert sum("role" not in t.user_attrs and "confirms" not in t.user_attrs
-               and "duplicate_of" not in t.user_attrs for t in after.trials) >= 1
     assert matplotlib.image.imread(tmp_path / "out" / "pareto.png").shape[1] > 600
     # a second rerun: done, nothing trained or added
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs" / "configs").glob("*/metrics.json")}
