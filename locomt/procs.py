@@ -53,9 +53,17 @@ def ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def cpu_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask: a container's or taskset's share)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def default_workers() -> int:
     """Processes of a pool that decodes or writes media: min(4, CPU cores)."""
-    return max(1, min(4, os.cpu_count() or 1))
+    return max(1, min(4, cpu_cores()))
 
 
 def pool_child(parent: int) -> None:

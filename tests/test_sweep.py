@@ -6,6 +6,7 @@ one-line errors."""
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -552,10 +553,15 @@ def test_sigterm_stops_the_workers_of_a_sweep_started_with_sigint_ignored(tmp_pa
                  "--set", "trainer.max_epochs=40")
     proc = spawn_sweep(args, sigint=signal.SIG_IGN)
     def running() -> int:
-        try:  # (the database file exists a moment before the study in it)
-            return len(_study(tmp_path).get_trials(states=(TrialState.RUNNING,)))
-        except KeyError:
+        # read-only and without Optuna: opening the study while the sweep creates its schema would
+        # race it (both would write the schema's version row)
+        db = sqlite3.connect(f"file:{tmp_path / 'out' / 'study.db'}?mode=ro", uri=True)
+        try:
+            return db.execute("SELECT COUNT(*) FROM trials WHERE state = 'RUNNING'").fetchone()[0]
+        except sqlite3.OperationalError:  # no trials table yet
             return 0
+        finally:
+            db.close()
 
     deadline = time.time() + 240
     while not ((tmp_path / "out" / "study.db").exists() and running() == 2):

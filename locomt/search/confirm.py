@@ -19,6 +19,8 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from locomt.search.fidelity import front_ranks
+
 CARRIED = ("backbone", "label", "role", "pattern")  # what a confirmation trial takes from its configuration
 
 
@@ -36,16 +38,11 @@ def configurations(trials: list[optuna.trial.FrozenTrial]) -> dict[int, list[opt
 
 
 def non_dominated(points: dict[int, tuple[float, ...]]) -> set[int]:
-    """The keys whose (metric, gflops[, worst missing]) no other point dominates (metric up, GFLOPs
-    down, a third objective up; as Optuna's best_trials, equal points are both kept)."""
-    vectors = {k: np.array([p[0], -p[1], *p[2:]], dtype=float) for k, p in points.items()}  # all up
-    keep = set()
-    for k, v in vectors.items():
-        if not np.isfinite(v[0]):
-            continue
-        if not any((w >= v).all() and (w > v).any() for k2, w in vectors.items() if k2 != k):
-            keep.add(k)
-    return keep
+    """The keys whose (metric, gflops[, worst missing]) no other point dominates
+    (:func:`locomt.search.fidelity.front_ranks`; a point whose metric is not finite is on no front)."""
+    keys = [k for k, p in points.items() if np.isfinite(p[0])]
+    ranks = front_ranks([points[k] for k in keys])
+    return {k for k, r in zip(keys, ranks) if r == 0}
 
 
 def front_of_means(groups: dict[int, list[optuna.trial.FrozenTrial]]) -> set[int]:

@@ -46,16 +46,19 @@ def rungs(min_epochs: int, eta: int, max_epochs: int) -> list[int]:
     return out + [max_epochs]
 
 
-def front_ranks(points: Sequence[tuple[float, float]]) -> np.ndarray:
-    """Non-dominated sorting of (metric, gflops) points, metric up and GFLOPs down: 0 for the front,
-    1 for the front of the rest, and so on."""
-    pts = np.asarray(points, dtype=float).reshape(-1, 2)
+def front_ranks(points: Sequence[tuple[float, ...]]) -> np.ndarray:
+    """Non-dominated sorting of (metric, gflops[, more]) points, metric up, GFLOPs down and any
+    further objective up (a sweep's ``worst_missing``): 0 for the front, 1 for the front of the rest,
+    and so on. Equal points do not dominate each other (as Optuna's ``best_trials``)."""
+    pts = np.asarray(points, dtype=float)
+    pts = pts.reshape(len(pts), -1) if pts.size else pts.reshape(0, 2)
+    up = pts * np.where(np.arange(pts.shape[1]) == 1, -1.0, 1.0)  # every objective up
     ranks = np.full(len(pts), -1)
     left, k = np.arange(len(pts)), 0
     while len(left):
-        sub = pts[left]
-        better = (sub[None, :, 0] >= sub[:, None, 0]) & (sub[None, :, 1] <= sub[:, None, 1])
-        strictly = (sub[None, :, 0] > sub[:, None, 0]) | (sub[None, :, 1] < sub[:, None, 1])
+        sub = up[left]
+        better = (sub[None, :, :] >= sub[:, None, :]).all(axis=2)
+        strictly = (sub[None, :, :] > sub[:, None, :]).any(axis=2)
         dominated = (better & strictly).any(axis=1)
         ranks[left[~dominated]] = k
         left, k = left[dominated], k + 1

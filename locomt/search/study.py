@@ -21,6 +21,7 @@ import sqlalchemy
 from optuna.trial import TrialState
 
 from locomt.io import atomic_write_text
+from locomt.search.missing import worst_name
 
 STUDY_FILE = "study.db"
 POINTER_FILE = "sweep.json"  # where the study lives, for locomt.report
@@ -141,7 +142,7 @@ def create_or_load(storage: optuna.storages.BaseStorage, name: str, metric: str,
     ``gflops``[, ``<metric>_worst_missing``]), which optuna-dashboard and Optuna's plots label their axes with."""
     wanted = [*DIRECTIONS, *(["maximize"] if worst_missing else [])]
     directions = [optuna.study.StudyDirection[d.upper()] for d in wanted]
-    names = [metric, GFLOPS, *([f"{metric}_worst_missing"] if worst_missing else [])]
+    names = [metric, GFLOPS, *([worst_name(metric)] if worst_missing else [])]
     try:
         study = optuna.create_study(storage=storage, study_name=name, directions=wanted)
         created = True

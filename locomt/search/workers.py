@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from locomt.io import Interrupted
-from locomt.procs import die_with_parent
+from locomt.procs import cpu_cores, die_with_parent
 from locomt.runs import quiet_lightning
 from locomt.search.confirm import enqueue_confirmations, waiting_confirmations
 from locomt.search.ehvi import EHVISampler, PatternSpace
@@ -39,14 +39,6 @@ from locomt.search.report import write_report
 from locomt.search.study import FINISHED, SweepError, epochs_spent, new_configuration, open_storage, watch_running
 
 console = Console(stderr=True, soft_wrap=True)  # one line per trial, also in logs
-
-
-def cpu_cores() -> int:
-    """The CPU cores this process may run on (its affinity mask: a container's or taskset's share)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def worker_plan(requested: int | None, accelerator: str) -> tuple[int, int]:
@@ -215,7 +207,7 @@ def run_workers(ctx: Context, n_workers: int, study: optuna.Study) -> None:
         return
     if torch.cuda.is_available():
         os.environ["CUDA_VISIBLE_DEVICES_LIST"] = ",".join(str(i) for i in range(torch.cuda.device_count()))
-    ctx = dataclasses.replace(ctx, threads=ctx.threads or max(1, (os.cpu_count() or 1) // n_workers))
+    ctx = dataclasses.replace(ctx, threads=ctx.threads or max(1, cpu_cores() // n_workers))
     mp = multiprocessing.get_context("spawn")
     procs = [mp.Process(target=_child, args=(ctx, w, os.getpid()), name=f"locomt-sweep-{w}") for w in range(n_workers)]
     for p in procs:
