@@ -14,9 +14,9 @@ Token counts (content tokens; each modality adds one CLS token inside the model)
   dominates: 64 RGB frames sampled over the video at 224x224 in 2x16x16 tubelets -> 6272 video
   tokens; 24 s of audio, 128 mels x 2400 frames (10 ms hop) in 16x16 patches -> 1200 audio
   tokens; 512 words of title and subtitles. ViT-B with fusion_layer 2 (ours: the paper's summaries
-  do not give its layer split); 7984 tokens at d=768, L/d = 10.4, the ratio the synthetic default
-  (experiments/synthetic-medvidcl.yaml) mirrors at d=32. Attention is 63 % of a joint fusion
-  layer; all-cross saves 48.2 % of joint's GFLOPs (the paper: 51.3 %).
+  do not give its layer split); 7984 tokens at d=768, L/d = 10.4. Attention is 63 % of a joint
+  fusion layer, the share the synthetic default (experiments/synthetic-medvidcl.yaml) mirrors at
+  163 tokens of width 32 with mlp_ratio 1; all-cross saves 48.2 % of joint's GFLOPs (the paper: 51.3 %).
 - ``audioset-tiny`` / ``medvidcl-tiny``: CPU-sized (d=128, 4 layers, 4 heads, fusion_layer 2):
   8 frames at 32x32 with 2x8x8 tubelets -> 64 video tokens; 64 mels x 128 frames, 16x16 patches
   -> 32 audio tokens; 32 text tokens.

@@ -78,7 +78,7 @@ def test_config_reports_the_model_an_experiment_trains(tmp_path, capsys):
     assert main(["--config", str(config), "--csv", str(out)]) == 0
     text = " ".join(capsys.readouterr().out.split())
     df = pd.read_csv(out, keep_default_na=False)
-    assert set(df.tokens) == {"v=256 a=48 t=24"}
+    assert set(df.tokens) == {"v=128 a=24 t=8"}
     cfg = model_config(load_config(config), n_classes=3)
     joint = cfg.replace(backbone="joint")
     assert df[df.backbone == "joint"].gflops.iloc[0] == pytest.approx(analytic_cost(joint).gflops)

@@ -16,7 +16,7 @@ run() {
   set -- $1
   dir=runs/dropout/$1-${2//\//_}-seed$3
   [ -f "$dir/metrics.json" ] && return 0
-  OMP_NUM_THREADS=1 $PY -m locomt.train --config experiments/synthetic-medvidcl.yaml --run-dir "$dir" \
+  OMP_NUM_THREADS=1 $PY -m locomt.train --config experiments/synthetic-medvidcl-val625.yaml --run-dir "$dir" \
      model.backbone=$1 model.pattern=$2 seed=$3 "$DROP" > "$dir.log" 2>&1 || { echo "failed: $dir (see $dir.log)"; return 1; }
   echo "done: $dir"
 }
