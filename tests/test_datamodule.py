@@ -63,7 +63,7 @@ def test_batches_have_the_documented_shapes(mv):
             assert list(inputs) == ["video", "audio", "text"]
             assert inputs["video"].dtype == torch.float32
             assert inputs["video"].shape == (b, 3, d.video.num_frames, d.video.size, d.video.size)
-            assert inputs["audio"].dtype == torch.float32 and inputs["audio"].shape == (b, d.audio.n_mels, 128)
+            assert inputs["audio"].dtype == torch.float32 and inputs["audio"].shape == (b, d.audio.n_mels, 64)
             assert inputs["text"].dtype == torch.int64 and inputs["text"].shape == (b, d.text.max_len)
             assert target.dtype == torch.int64 and target.shape == (b,) and 1 <= b <= 4
             seen += b
