@@ -47,8 +47,8 @@ def test_multi_clip_metrics_are_those_of_the_mean_clip_logits(base):
     dm.prepare_data()
     dm.setup("test")
     inputs, target = next(iter(dm.test_dataloader()))
-    assert inputs["video"].shape == (8, 3, 3, 8, 32, 32) and inputs["audio"].shape == (8, 3, 24, 64)
-    assert inputs["text"].shape == (8, 24) and target.shape == (8,)
+    assert inputs["video"].shape == (8, 3, 3, 8, 32, 32) and inputs["audio"].shape == (8, 3, 24, 32)  # 1 s at hop 500
+    assert inputs["text"].shape == (8, 8) and target.shape == (8,)
     train_inputs, _ = next(iter(dm.train_dataloader()))
     assert train_inputs["video"].shape == (8, 3, 8, 32, 32)  # training keeps one clip
 

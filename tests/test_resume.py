@@ -187,7 +187,7 @@ def test_a_full_disk_keeps_the_previous_checkpoint(runs, tmp_path):
     ("trainer.strategy=fsdp", "trainer.strategy='fsdp', trainer.precision='32-true': The strategy `fsdp` requires a GPU"),
     ("trainer.precision=transformer-engine", "trainer.precision='transformer-engine': Requirement"),
     ("trainer.devices=4096", "trainer.devices=4096: training on CPU runs one process per device"),
-    ("model.d_model=1000000", "model.d_model=1000000, model.n_layers=2, model.mlp_ratio=4: up to"),
+    ("model.d_model=1000000", "model.d_model=1000000, model.n_layers=2, model.mlp_ratio=1: up to"),
     ("trainer.accelerator=gpu", "trainer.accelerator='gpu': this machine has no CUDA GPU"),
     ("model.init_from=TRUNCATED", "model.init_from"),
     ("data.modality_dropout={audio: 1.0}", "data.modality_dropout={'audio': 1.0}: expected a mapping of modality"),
