@@ -38,15 +38,15 @@ def test_expected_improvement_against_monte_carlo(mean, sd, gflops):
 
 
 @pytest.fixture(scope="module")
-def default_space():
+def bench_space():
     # the benchmark's frozen task (the same 35^3 counts space as the default's): the sampler's
     # behaviour is checked against fixed costs, not against whatever shapes the default has now
     cfg = load_config(CONFIG.parent / "synthetic-medvidcl-bench.yaml")
     return cfg, PatternSpace(cfg, "counts", n_classes=5, vocab_size=None)
 
 
-def test_pattern_space_enumerates_every_pattern_with_the_cost_models_gflops(default_space):
-    cfg, ps = default_space
+def test_pattern_space_enumerates_every_pattern_with_the_cost_models_gflops(bench_space):
+    cfg, ps = bench_space
     rows = ps.candidates(np.random.default_rng(0))
     names, gflops = ps.names(rows), ps.gflops(rows)
     assert ps.size == 35 ** 3 == len(rows) == len(set(names))
@@ -60,8 +60,8 @@ def test_pattern_space_enumerates_every_pattern_with_the_cost_models_gflops(defa
     assert analytic_cost(m.replace(pattern=cheapest)).gflops == pytest.approx(gflops.min())
 
 
-def test_pattern_space_draws_candidates_when_the_space_is_too_large(default_space):
-    cfg, _ = default_space
+def test_pattern_space_draws_candidates_when_the_space_is_too_large(bench_space):
+    cfg, _ = bench_space
     ps = PatternSpace(cfg, "counts", n_classes=5, vocab_size=None)
     rows = ps.candidates(np.random.default_rng(0), limit=1000)
     assert 900 < len(rows) <= 1000 and len(np.unique(rows, axis=0)) == len(rows)
@@ -91,10 +91,10 @@ def _study_with(sampler, cfg, values, n_trials):
     return study
 
 
-def test_with_a_flat_metric_it_proposes_the_cheapest_untried_patterns(default_space):
+def test_with_a_flat_metric_it_proposes_the_cheapest_untried_patterns(bench_space):
     """When every pattern scores alike, the cost decides the improvement: after its random start the
     sampler proposes the cheapest pattern of all, then only very cheap ones."""
-    cfg, ps = default_space
+    cfg, ps = bench_space
     sampler = EHVISampler(ps, "val/acc", seed=0, n_startup_trials=5)
     study = _study_with(sampler, cfg, lambda p: 0.8, 9)
     patterns = [t.user_attrs["pattern"] for t in study.trials]
@@ -106,11 +106,11 @@ def test_with_a_flat_metric_it_proposes_the_cheapest_untried_patterns(default_sp
     assert all(g <= np.quantile(ps.gflops(rows), 0.02) for g in gflops[5:]), (gflops, patterns)
 
 
-def test_it_finds_the_true_front_of_a_metric_it_has_to_learn(default_space):
+def test_it_finds_the_true_front_of_a_metric_it_has_to_learn(bench_space):
     """A metric that rises with the share of 'va' heads in the last fusion layer (0.3 to 0.9): the
     true front is the cheapest pattern at each of the 5 shares. After 5 random proposals the sampler
     finds all 5 within 7 more, staying under the GFLOPs budget and repeating nothing."""
-    cfg, ps = default_space
+    cfg, ps = bench_space
     rows = ps.candidates(np.random.default_rng(0))
     names, gflops, feats = ps.names(rows), ps.gflops(rows), ps.features(rows)
     budget = float(np.quantile(gflops, 0.5))
@@ -128,10 +128,10 @@ def test_a_space_with_params_is_refused_for_ehvi():
         SweepSpace(sampler="ehvi", params={"optim.lr": {"low": 1e-3, "high": 1e-2}})
 
 
-def test_two_workers_proposing_at_once_do_not_take_one_pattern(default_space, monkeypatch):
+def test_two_workers_proposing_at_once_do_not_take_one_pattern(bench_space, monkeypatch):
     """Both read the study before either wrote: each records its choice, reads again, and the higher
     trial number gives way to a lower running one that claimed the same pattern."""
-    _, ps = default_space
+    _, ps = bench_space
     study = optuna.create_study(directions=["maximize", "minimize"])
     first, second = study.ask(), study.ask()  # two running trials, as two workers hold them
     study._storage.set_trial_system_attr(first._trial_id, CLAIM, "4va")
@@ -148,7 +148,7 @@ def test_two_workers_proposing_at_once_do_not_take_one_pattern(default_space, mo
     assert sampler.claim(study, study.trials[0]) == "4at"
     # and a claimed pattern is left out of the proposals themselves: 30 of the 35 shared patterns claimed
     monkeypatch.undo()
-    shared = PatternSpace(default_space[0], "shared", n_classes=5, vocab_size=None)
+    shared = PatternSpace(bench_space[0], "shared", n_classes=5, vocab_size=None)
     names = shared.names(shared.candidates(np.random.default_rng(0)))
     study = optuna.create_study(directions=["maximize", "minimize"])
     for name in names[:30]:
@@ -158,8 +158,8 @@ def test_two_workers_proposing_at_once_do_not_take_one_pattern(default_space, mo
 
 
 # ------------------------------------------------------------------ a space too large to list (issue 22)
-def test_anchors_are_the_cheapest_pattern_of_each_view_mix(default_space):
-    cfg, ps = default_space
+def test_anchors_are_the_cheapest_pattern_of_each_view_mix(bench_space):
+    cfg, ps = bench_space
     rows = ps.candidates(np.random.default_rng(0))  # every pattern of 35^3
     gflops = ps.gflops(rows)
     views = (ps.features(rows).reshape(len(rows), 3, 4) > 0)  # per pattern and layer, the views it uses
@@ -172,8 +172,8 @@ def test_anchors_are_the_cheapest_pattern_of_each_view_mix(default_space):
     assert ps.gflops(anchors).min() == pytest.approx(gflops.min(), rel=0, abs=1e-15)
 
 
-def test_neighbours_move_one_head_of_one_layer(default_space):
-    _, ps = default_space
+def test_neighbours_move_one_head_of_one_layer(bench_space):
+    _, ps = bench_space
     row = ps.rows(["2s+1va+1vt/4va/1s+1vt+2at"])
     near = ps.neighbours(row)
     counts = lambda r: np.rint(ps.features(r).reshape(len(r), 3, 4) * 4).astype(int)
@@ -183,8 +183,8 @@ def test_neighbours_move_one_head_of_one_layer(default_space):
     assert (counts(near).sum(axis=2) == 4).all()
 
 
-def test_drawn_candidates_add_the_fronts_neighbours_and_the_anchors(default_space):
-    cfg, _ = default_space
+def test_drawn_candidates_add_the_fronts_neighbours_and_the_anchors(bench_space):
+    cfg, _ = bench_space
     large = load_config(CONFIG.parent / "synthetic-medvidcl-large.yaml")
     ps = PatternSpace(large, "counts", n_classes=5, vocab_size=None)
     assert ps.size == 84 ** 4 > 10 ** 7

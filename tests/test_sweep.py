@@ -553,6 +553,7 @@ def test_sigterm_stops_the_workers_of_a_sweep_started_with_sigint_ignored(tmp_pa
     args = _args(tmp_path, data_sets, SPACE.format(kind="counts", n=4, extra=""), "--n-workers", "2",
                  "--set", "trainer.max_epochs=40")
     proc = spawn_sweep(args, sigint=signal.SIG_IGN)
+
     def running() -> int:
         # read-only and without Optuna: opening the study while the sweep creates its schema would
         # race it (both would write the schema's version row)
