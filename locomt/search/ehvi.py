@@ -230,14 +230,17 @@ class EHVISampler(optuna.samplers.BaseSampler):
         """:meth:`propose` for ``trial``, recorded in the study at once (system attribute
         ``CLAIM``) so that another worker's proposal leaves it out. Two workers proposing at the same
         moment see the same study and would choose the same pattern: each writes its choice, then
-        reads the study again, and the higher trial number gives way to a lower one that claimed
-        the same pattern (as the objective decides between two trials of one configuration)."""
+        reads the study again, and gives way (proposes again without it) when another running trial
+        claims the same pattern. Whichever wrote second always sees the first's claim, so two
+        trials never both keep one pattern; when both read after both wrote, both give way (a
+        rank by trial number would not do: the higher may have read before the lower wrote, and
+        then neither gives way)."""
         taken: set[str] = set()
         for _ in range(tries):
             pattern = self.propose(study, exclude=taken)
             study._storage.set_trial_system_attr(trial._trial_id, CLAIM, pattern)
             rivals = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-                      if t.number < trial.number and t.system_attrs.get(CLAIM) == pattern]
+                      if t.number != trial.number and t.system_attrs.get(CLAIM) == pattern]
             if not rivals:
                 return pattern
             taken.add(pattern)
