@@ -112,6 +112,8 @@ def test_rescoring_reads_studies_from_their_files(tmp_path):
     assert "x" not in scores.index  # known studies make the front, they are not scored
     text = (out / "summary.md").read_text()
     assert f"{hypervolume([(0.99, 0.1)], CHANCE, REF):.4f}" in text
+    # the test-hypervolume column names how far tpe trained: "final" is 120 epochs in the issue, not any end
+    assert f"tpe's at the end of its study ({scores.loc['tpe', 'epochs']} epochs, same seed)" in text
     assert (out / "hypervolume_vs_epochs.png").stat().st_size > 0
     # a study of another task (another reference point) is refused, and so is a folder of another name
     _study(known / "y-seed1", _trials([{"key": "e", "val/acc": 0.9, "gflops": 0.1}]), ref=2.0)
