@@ -135,3 +135,14 @@ def test_the_config_package_leaves_the_data_section_to_its_dataset():
     assert cfg.data.modalities == ("video", "audio", "text")
     with pytest.raises(ConfigError, match="AudioSet has no text"):
         load_experiment(None, ["data.dataset=audioset"])
+
+
+def test_cpu_devices_above_the_cores_this_process_may_use_are_refused(monkeypatch):
+    """trainer.devices on CPU is a process count: checked against the affinity mask's cores
+    (a container's or taskset's share), the same count the sweep's workers use, not os.cpu_count."""
+    from locomt.runs import preflight
+
+    monkeypatch.setattr(preflight, "cpu_cores", lambda: 3)
+    preflight.check_device(load_config(None, ["trainer.accelerator=cpu", "trainer.devices=3"]).trainer)
+    with pytest.raises(ConfigError, match=r"^trainer.devices=4: .* this machine has 3 CPU cores; expected at most 3$"):
+        preflight.check_device(load_config(None, ["trainer.accelerator=cpu", "trainer.devices=4"]).trainer)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from locomt.config import ConfigError, ExperimentConfig, TrainerConfig
 from locomt.data.cache import MISSING_MODALITY, SPLITS, Cache
+from locomt.procs import cpu_cores
 from locomt.runs.loggers import check_loggers
 
 _LIGHTNING_LOGS = ("lightning.pytorch", "lightning.fabric")
@@ -36,7 +37,7 @@ def check_device(t: TrainerConfig) -> None:
     if t.accelerator == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("trainer.accelerator='mps': this machine has no Apple MPS device; expected cpu or auto")
     on_cpu = t.accelerator == "cpu" or (t.accelerator == "auto" and not torch.cuda.is_available())
-    cores = os.cpu_count() or 1
+    cores = cpu_cores()
     n = int(t.devices) if isinstance(t.devices, (int, str)) and str(t.devices).strip().isdigit() else None
     if on_cpu and n is not None and n > cores:
         raise ConfigError(f"trainer.devices={t.devices!r}: training on CPU runs one process per device and this "
