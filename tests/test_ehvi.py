@@ -129,8 +129,9 @@ def test_a_space_with_params_is_refused_for_ehvi():
 
 
 def test_two_workers_proposing_at_once_do_not_take_one_pattern(bench_space, monkeypatch):
-    """Both read the study before either wrote: each records its choice, reads again, and gives way
-    when another running trial claimed the same pattern, whichever number it has."""
+    """Both read the study before either wrote: each records its choice and reads again; a lower
+    running trial's claim makes it give way at once, a higher one's only if it still holds after a
+    wait (the higher may have read before this one wrote, and then it keeps its choice)."""
     _, ps = bench_space
     study = optuna.create_study(directions=["maximize", "minimize"])
     first, second = study.ask(), study.ask()  # two running trials, as two workers hold them
@@ -138,18 +139,25 @@ def test_two_workers_proposing_at_once_do_not_take_one_pattern(bench_space, monk
     sampler = EHVISampler(ps, "val/acc", seed=0)
     answers = iter(["4va", "4vt"])  # what each propose() returned: the first before the claim was seen
     monkeypatch.setattr(sampler, "propose", lambda study, exclude=frozenset(): next(answers))
-    assert sampler.claim(study, study.trials[1]) == "4vt"
+    assert sampler.claim(study, study.trials[1], settle_s=0) == "4vt"
     assert study.trials[1].system_attrs[CLAIM] == "4vt"
-    # the race a rank by number lost (CI, stop 27: two trials of 1s+3at): the higher number wrote
-    # and read before the lower wrote, so it kept its choice; the lower then sees it and gives way
+    # the race a rank by number lost (CI at 36f7d94: two trials of 1s+3at): the higher number wrote
+    # and read before the lower wrote, so it keeps its choice; the lower sees it still there after
+    # the wait, and gives way
     third = study.ask()
     study._storage.set_trial_system_attr(third._trial_id, CLAIM, "4at")
     answers = iter(["4at", "2va+2at"])
     monkeypatch.setattr(sampler, "propose", lambda study, exclude=frozenset(): next(answers))
     study._storage.set_trial_system_attr(first._trial_id, CLAIM, "")
-    assert sampler.claim(study, study.trials[0]) == "2va+2at"
+    assert sampler.claim(study, study.trials[0], settle_s=0) == "2va+2at"
     claims = [t.system_attrs[CLAIM] for t in study.trials]
     assert len(set(claims)) == len(claims), claims
+    # and when the higher one saw the lower's claim and cleared its own during the wait, the lower keeps it
+    study._storage.set_trial_system_attr(third._trial_id, CLAIM, "4s")
+    monkeypatch.setattr(sampler, "propose", lambda study, exclude=frozenset(): "4s")
+    monkeypatch.setattr("locomt.search.ehvi.time.sleep",
+                        lambda s: study._storage.set_trial_system_attr(third._trial_id, CLAIM, ""))
+    assert sampler.claim(study, study.trials[0]) == "4s" and study.trials[2].system_attrs[CLAIM] == ""
     # and a claimed pattern is left out of the proposals themselves: 30 of the 35 shared patterns claimed
     monkeypatch.undo()
     shared = PatternSpace(bench_space[0], "shared", n_classes=5, vocab_size=None)

@@ -25,6 +25,7 @@ first ``n_startup_trials`` proposals are uniform over the candidates.
 from __future__ import annotations
 
 import itertools
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -226,25 +227,36 @@ class EHVISampler(optuna.samplers.BaseSampler):
             raise ValueError(f"the ehvi sampler proposes view patterns only, and was asked for {param_name!r}")
         return params[param_name]
 
-    def claim(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, tries: int = 5) -> str:
+    def claim(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, tries: int = 5,
+              settle_s: float = 0.5) -> str:
         """:meth:`propose` for ``trial``, recorded in the study at once (system attribute
         ``CLAIM``) so that another worker's proposal leaves it out. Two workers proposing at the same
         moment see the same study and would choose the same pattern: each writes its choice, then
-        reads the study again, and gives way (proposes again without it) when another running trial
-        claims the same pattern. Whichever wrote second always sees the first's claim, so two
-        trials never both keep one pattern; when both read after both wrote, both give way (a
-        rank by trial number would not do: the higher may have read before the lower wrote, and
-        then neither gives way)."""
+        reads the study again. A trial that sees a lower-numbered running trial claiming the same
+        pattern gives way at once (clears its claim, proposes again without that pattern). One that
+        sees only higher-numbered rivals cannot tell whether they saw it (and will give way) or read
+        before it wrote (and keep it: CI at 36f7d94 trained 1s+3at twice that way), so it waits
+        ``settle_s`` and reads again: it keeps the pattern only if every rival has cleared its claim.
+        Whichever of two wrote second always sees the first's claim, so two trials never both keep
+        one pattern; the wait only decides which one usually does."""
         taken: set[str] = set()
         for _ in range(tries):
             pattern = self.propose(study, exclude=taken)
             study._storage.set_trial_system_attr(trial._trial_id, CLAIM, pattern)
-            rivals = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-                      if t.number != trial.number and t.system_attrs.get(CLAIM) == pattern]
+            rivals = self._rivals(study, trial, pattern)
+            if rivals and all(t.number > trial.number for t in rivals):
+                time.sleep(settle_s)  # a higher rival that saw this claim clears its own meanwhile
+                rivals = self._rivals(study, trial, pattern)
             if not rivals:
                 return pattern
+            study._storage.set_trial_system_attr(trial._trial_id, CLAIM, "")
             taken.add(pattern)
         return pattern  # still taken after as many tries: the objective answers a repeat from the study
+
+    @staticmethod
+    def _rivals(study: optuna.Study, trial: optuna.trial.FrozenTrial, pattern: str) -> list:
+        return [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+                if t.number != trial.number and t.system_attrs.get(CLAIM) == pattern]
 
     def propose(self, study: optuna.Study, exclude: set[str] = frozenset()) -> str:
         """The next pattern to train (canonical spelling): not one the study holds a trial of (or a
