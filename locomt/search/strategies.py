@@ -15,8 +15,8 @@ STRATEGIES = {  # asha: stopping-based unless the space file says otherwise
     "asha-ehvi": {"sampler": "ehvi", "strategy": "asha"},
     # the method chosen on seeds 0-5 (sweeps/synthetic-medvidcl-fast.yaml): one rung, at 4 epochs
     "asha-ehvi-rung-4": {"sampler": "ehvi", "strategy": "asha", "min_epochs": 4},
-    # a later rung, for the large task, whose 4-epoch validation ranks its patterns no better than
-    # chance (results/searchbench/synthetic-medvidcl-large/summary.md: Kendall tau 0.23; 6 epochs 0.59)
+    # a later rung, tried on the large task's choosing seeds 0-5 against rung 4 and full-training ehvi,
+    # which won there (results/README.md, "The large task's setting"); rung 6 came last
     "asha-ehvi-rung-6": {"sampler": "ehvi", "strategy": "asha", "min_epochs": 6},
 }
 REFERENCE = "tpe"  # full-training TPE: what the cheaper strategies are measured against
