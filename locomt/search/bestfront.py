@@ -123,7 +123,7 @@ def best_front_markdown(scores: pd.DataFrame, best: float, best_test: float, n_f
         x = x.dropna()
         return f"{x.mean():.3f} ({x.min():.3f}..{x.max():.3f})" if len(x) else "-"
 
-    ref = scores.loc[scores["strategy"] == REFERENCE, "epochs"]
+    ref = scores["reference_epochs"].dropna().astype(int)  # what the last column compares with
     ref_epochs = ("no tpe study" if ref.empty else f"{ref.min()} epochs" if ref.min() == ref.max()
                   else f"{ref.min()}..{ref.max()} epochs")  # 120 is the "final"; a shorter study is not
     lines = ["## Against the best-known front", "",
