@@ -37,6 +37,26 @@ def test_expected_improvement_against_monte_carlo(mean, sd, gflops):
     assert exact == pytest.approx(dominated_area([*FRONT, (mean, gflops)], 0.5, 0.07) - base, abs=1e-12)
 
 
+def test_expected_improvement_in_blocks_is_the_formula_over_every_candidate():
+    # more candidates than one block (BLOCK_ROWS), against the formula written once over all of them
+    # with scipy.stats.norm: the blocks' edges and the hand-written density must change nothing
+    from scipy.stats import norm
+
+    from locomt.search import ehvi
+
+    rng = np.random.default_rng(3)
+    n = 2 * ehvi.BLOCK_ROWS + 77
+    mean, sd, gflops = rng.uniform(0.4, 1.0, n), rng.uniform(0.0, 0.1, n), rng.uniform(0.0, 0.08, n)
+    starts, ends, levels = staircase(FRONT, 0.5, 0.07)
+    m, s, g = mean[:, None], np.maximum(sd, 1e-12)[:, None], gflops[:, None]
+    width = np.clip(ends - np.maximum(starts, g), 0.0, None)
+    z = (m - levels) / s
+    want = (width * ((m - levels) * norm.cdf(z) + s * norm.pdf(z))).sum(axis=1)
+    got = expected_improvement(mean, sd, gflops, FRONT, 0.5, 0.07)
+    assert got.shape == (n,) and (want > 0).sum() > n // 2
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+
+
 @pytest.fixture(scope="module")
 def bench_space():
     # the benchmark's frozen task (the same 35^3 counts space as the default's): the sampler's
@@ -89,6 +109,21 @@ def _study_with(sampler, cfg, values, n_trials):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study.optimize(objective, n_trials=n_trials)
     return study
+
+
+def test_the_posterior_in_blocks_is_the_posterior_over_every_candidate(bench_space, monkeypatch):
+    from locomt.search import ehvi
+
+    _, ps = bench_space
+    rows = ps.candidates(np.random.default_rng(0))[: 2 * ehvi.BLOCK_ROWS + 5]
+    seen = rows[::211][:30]
+    values = np.random.default_rng(1).uniform(0.4, 0.9, len(seen))
+    blocked = EHVISampler(ps, "val/acc", seed=4).predict(seen, values, rows)
+    monkeypatch.setattr(ehvi, "BLOCK_ROWS", 10**9)  # one block: sklearn's predict over all rows at once
+    whole = EHVISampler(ps, "val/acc", seed=4).predict(seen, values, rows)
+    assert blocked[1].min() >= 0 and np.ptp(blocked[0]) > 0.01
+    for got, want in zip(blocked, whole):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
 
 
 def test_with_a_flat_metric_it_proposes_the_cheapest_untried_patterns(bench_space):
