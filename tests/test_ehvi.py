@@ -158,6 +158,37 @@ def test_it_finds_the_true_front_of_a_metric_it_has_to_learn(bench_space):
     assert front <= set(patterns[5:]), (front, patterns)
 
 
+def test_anchors_start_up_proposes_the_cost_models_corners_then_models_the_rest(bench_space):
+    """startup='anchors': the first proposals are distinct anchors in random order (those over the
+    GFLOPs budget left out), and the proposal after the start-up comes from the model as usual."""
+    cfg, ps = bench_space
+    anchors = ps.anchors()
+    corners = dict(zip(ps.names(anchors), ps.gflops(anchors)))
+    budget = float(np.quantile(list(corners.values()), 0.7))
+    allowed = {n for n, g in corners.items() if g <= budget}
+    orders = []
+    for seed in (0, 1):
+        study = _study_with(EHVISampler(ps, "val/acc", seed=seed, n_startup_trials=5, budget_gflops=budget,
+                                        startup="anchors"), cfg, lambda p: 0.8, 6)
+        patterns = [t.user_attrs["pattern"] for t in study.trials]
+        assert len(set(patterns)) == 6 and set(patterns[:5]) <= allowed, patterns
+        orders.append(patterns[:5])
+    assert orders[0] != orders[1]  # drawn, not a fixed list
+    # with every allowed anchor held, the start-up falls back to uniform draws over the candidates
+    study = _study_with(EHVISampler(ps, "val/acc", seed=2, n_startup_trials=len(allowed) + 3, budget_gflops=budget,
+                                    startup="anchors"), cfg, lambda p: 0.8, len(allowed) + 2)
+    patterns = [t.user_attrs["pattern"] for t in study.trials]
+    assert set(patterns[:len(allowed)]) == allowed and not set(patterns[len(allowed):]) & set(corners)
+
+
+def test_a_startup_other_than_uniform_needs_ehvi():
+    with pytest.raises(ValueError, match="startup 'anchors' with sampler 'tpe'"):
+        SweepSpace(sampler="tpe", startup="anchors")
+    with pytest.raises(ValueError, match="startup 'corners' with sampler 'ehvi'; expected one of uniform, anchors"):
+        SweepSpace(sampler="ehvi", startup="corners")
+    assert SweepSpace(sampler="ehvi", startup="anchors").startup == "anchors"
+
+
 def test_a_space_with_params_is_refused_for_ehvi():
     with pytest.raises(ValueError, match="sampler 'ehvi' proposes view patterns only, and params has optim.lr"):
         SweepSpace(sampler="ehvi", params={"optim.lr": {"low": 1e-3, "high": 1e-2}})

@@ -19,7 +19,8 @@ pattern of each view mix (``mutate``, the default: a uniform draw of 50,000 of 4
 holds almost none of the cheap extremes where the front lives; ``python -m locomt.proposalbench``
 measures both); the patterns the study holds a trial of, and those over the GFLOPs budget,
 are left out, and so are those another worker has just chosen (:meth:`EHVISampler.claim`). The
-first ``n_startup_trials`` proposals are uniform over the candidates.
+first ``n_startup_trials`` proposals are uniform over the candidates, or (``startup="anchors"``) uniform
+over the anchors the study holds no trial of: the cost model's cheapest pattern of each view mix.
 """
 
 from __future__ import annotations
@@ -214,8 +215,9 @@ class EHVISampler(optuna.samplers.BaseSampler):
     Parameters are answered from the chosen pattern, one trial at a time."""
 
     def __init__(self, patterns: PatternSpace, metric: str, seed: int | None = None, n_startup_trials: int = 5,
-                 budget_gflops: float | None = None, n_min: int | None = None, mutate: bool = True) -> None:
-        self.patterns, self._metric, self._mutate = patterns, metric, mutate
+                 budget_gflops: float | None = None, n_min: int | None = None, mutate: bool = True,
+                 startup: str = "uniform") -> None:
+        self.patterns, self._metric, self._mutate, self._startup = patterns, metric, mutate, startup
         self._n_startup, self._budget, self._n_min = n_startup_trials, budget_gflops, n_min
         self._rng = np.random.default_rng(seed)
         self._chosen: tuple[int, dict] | None = None
@@ -289,6 +291,12 @@ class EHVISampler(optuna.samplers.BaseSampler):
             return names[int(self._rng.integers(len(names)))]
         idx = np.flatnonzero(free)
         if len(obs) < max(self._n_startup, 2):
+            if self._startup == "anchors":  # the cost model's corners first, while there are free ones
+                anchors = ps.anchors()
+                corner = [n for n, g in zip(ps.names(anchors), ps.gflops(anchors))
+                          if n not in held and (self._budget is None or g <= self._budget)]
+                if corner:
+                    return corner[int(self._rng.integers(len(corner)))]
             return names[int(self._rng.choice(idx))]
         mean, sd = self.predict(ps.rows([p for p, _, _ in obs]), np.array([v for _, v, _ in obs]), rows[idx])
         ref_metric = study.user_attrs.get("chance", min(v for _, v, _ in obs))

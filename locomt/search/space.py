@@ -14,7 +14,8 @@ best ``1/eta`` by non-dominated rank go on; the front is made of configurations 
 ``sampler``: ``tpe``, ``nsga2`` and ``random`` are Optuna's; ``ehvi`` (``locomt.search.ehvi``)
 models the metric with a Gaussian process, takes each candidate pattern's GFLOPs from the cost
 model and proposes the one of highest expected hypervolume improvement (view patterns only: no
-``params``).
+``params``); ``startup: anchors`` makes its first proposals the cost model's cheapest pattern of
+each view mix instead of uniform draws.
 ``asha_type`` says when a configuration goes on (the names of syne-tune's and AutoGluon's
 Hyperband schedulers): ``stopping`` judges it as it reaches a rung, against those that reached the
 rung before it, and it trains on in the same trial or stops there; ``promotion`` (ASHA as Li et al.
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 SPACES = ("counts", "heads", "shared")
 OBJECTIVES = (("metric", "gflops"), ("metric", "gflops", "worst_missing"))  # what a study optimises
 SAMPLERS = ("tpe", "nsga2", "random", "ehvi")
+STARTUPS = ("uniform", "anchors")  # ehvi's first proposals (locomt.search.ehvi.EHVISampler)
 STRATEGIES = ("full", "asha")
 ASHA_TYPES = ("stopping", "promotion")
 
@@ -71,6 +73,8 @@ class SweepSpace:
                                   # or, with a GPU accelerator, one per visible device
     confirm_seeds: int = 3  # seeds in all of every validation-front configuration and baseline after the
                             # search (the search's own seed and confirm_seeds - 1 more); 0 or 1: none
+    startup: str = "uniform"  # ehvi's first proposals: uniform over the candidates, or the cost model's
+                              # anchors (the cheapest pattern of each view mix) in random order
     objectives: tuple[str, ...] = ("metric", "gflops")  # or add worst_missing: the worst validation metric
                                                         # with one modality missing (locomt.search.missing)
 
@@ -95,6 +99,9 @@ class SweepSpace:
             raise ValueError(f"space {self.space!r} is unknown; expected one of {', '.join(SPACES)}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler {self.sampler!r} is unknown; expected one of {', '.join(SAMPLERS)}")
+        if self.startup not in STARTUPS or (self.startup != "uniform" and self.sampler != "ehvi"):
+            raise ValueError(f"startup {self.startup!r} with sampler {self.sampler!r}; expected one of "
+                             f"{', '.join(STARTUPS)}, and anything but uniform only with sampler ehvi")
         if self.sampler == "ehvi" and self.params:
             raise ValueError(f"sampler 'ehvi' proposes view patterns only, and params has {', '.join(self.params)}; "
                              "expected no params (or another sampler)")

@@ -71,7 +71,8 @@ def make_sampler(ctx: Context, seed: int) -> optuna.samplers.BaseSampler:
     space, metric = ctx.space, ctx.metric
     if space.sampler == "ehvi":
         patterns = PatternSpace(ctx.base, space.space, ctx.n_classes, ctx.vocab_size)
-        return EHVISampler(patterns, metric, seed=seed, n_startup_trials=5, budget_gflops=space.budget_gflops)
+        return EHVISampler(patterns, metric, seed=seed, n_startup_trials=5, budget_gflops=space.budget_gflops,
+                           startup=space.startup)
     if space.sampler == "tpe" and space.strategy == "asha":
         return RungTPESampler(metric, seed=seed, n_startup_trials=5)
     if space.sampler == "tpe":
