@@ -47,6 +47,29 @@ def synthetic_metric(features, n_views: int, rng):
     return np.clip(0.4 + gain + rng.normal(0, 0.01, len(features)), 0.34, 0.99)
 
 
+def new_study(reference_gflops: float):
+    """An empty in-memory two-objective study with the sweep's reference point (chance of 3 classes)."""
+    import optuna
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.set_user_attr("chance", 1 / 3)
+    study.set_user_attr("reference_gflops", reference_gflops)
+    return study
+
+
+def add_trials(study, ps, rows, values) -> None:
+    """Record the patterns ``rows`` of ``ps`` (a PatternSpace) with their ``values`` and exact GFLOPs as
+    finished full-fidelity trials, with the user attributes a sweep's trials carry."""
+    import optuna
+    from optuna.distributions import IntDistribution
+
+    for name, v, g in zip(ps.names(rows), values, ps.gflops(rows)):
+        study.add_trial(optuna.trial.create_trial(
+            params={"pattern_id": len(study.trials)}, distributions={"pattern_id": IntDistribution(0, 10**9)},
+            values=[float(v), float(g)],
+            user_attrs={"pattern": name, "gflops": float(g), "fidelity": 10, "key": name}))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.observations < 2 or args.proposals < 1:
@@ -64,7 +87,6 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import optuna
     import pandas as pd
-    from optuna.distributions import IntDistribution
 
     from locomt.cost import analytic_cost
     from locomt.io import atomic_write_csv
@@ -89,21 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     def value(rows):
         return synthetic_metric(ps.features(rows), n_views, rng)
 
-    def add(study, rows, values):
-        for name, row, v, g in zip(ps.names(rows), rows, values, ps.gflops(rows)):
-            study.add_trial(optuna.trial.create_trial(
-                params={"pattern_id": len(study.trials)}, distributions={"pattern_id": IntDistribution(0, 10**9)},
-                values=[float(v), float(g)],
-                user_attrs={"pattern": name, "gflops": float(g), "fidelity": 10, "key": name}))
-
     seen = ps.candidates(np.random.default_rng(args.seed + 1), limit=args.observations)[: args.observations]
     seen_values = value(seen)
     rows = []
     for generator in args.generators:
-        study = optuna.create_study(directions=["maximize", "minimize"])
-        study.set_user_attr("chance", 1 / 3)
-        study.set_user_attr("reference_gflops", joint)
-        add(study, seen, seen_values)
+        study = new_study(joint)
+        add_trials(study, ps, seen, seen_values)
         sampler = EHVISampler(ps, "val/acc", seed=args.seed, n_startup_trials=5, mutate=generator == "mutate")
         for k in range(args.proposals):
             wall, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
@@ -112,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             cpu_s = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
             row = ps.rows([pattern])
             v = value(row)
-            add(study, row, v)
+            add_trials(study, ps, row, v)
             cand = _candidates(ps, study, generator)
             g = ps.gflops(cand)
             rows.append({"preset": args.preset, "generator": generator, "index": k,

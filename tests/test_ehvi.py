@@ -166,12 +166,17 @@ def test_anchors_start_up_proposes_the_cost_models_corners_then_models_the_rest(
     corners = dict(zip(ps.names(anchors), ps.gflops(anchors)))
     budget = float(np.quantile(list(corners.values()), 0.7))
     allowed = {n for n, g in corners.items() if g <= budget}
+    rows = ps.candidates(np.random.default_rng(0))
+    names = ps.names(rows)
+    by_cost = [names[i] for i in np.argsort(ps.gflops(rows), kind="stable")]
     orders = []
     for seed in (0, 1):
         study = _study_with(EHVISampler(ps, "val/acc", seed=seed, n_startup_trials=5, budget_gflops=budget,
                                         startup="anchors"), cfg, lambda p: 0.8, 6)
         patterns = [t.user_attrs["pattern"] for t in study.trials]
         assert len(set(patterns)) == 6 and set(patterns[:5]) <= allowed, patterns
+        # with a flat metric the model's first proposal is the cheapest pattern not yet tried
+        assert patterns[5] == next(p for p in by_cost if p not in patterns[:5]), patterns
         orders.append(patterns[:5])
     assert orders[0] != orders[1]  # drawn, not a fixed list
     # with every allowed anchor held, the start-up falls back to uniform draws over the candidates

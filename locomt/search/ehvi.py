@@ -286,15 +286,20 @@ class EHVISampler(optuna.samplers.BaseSampler):
         names = ps.names(rows)
         trials = study.get_trials(deepcopy=False)
         held = {t.user_attrs.get("pattern") for t in trials} | {t.system_attrs.get(CLAIM) for t in trials} | exclude
-        free = np.array([p not in held for p in names]) & (gflops <= (np.inf if self._budget is None else self._budget))
-        if not free.any():  # every candidate tried: a repeat, which the objective answers from the study
+        budget = np.inf if self._budget is None else self._budget
+
+        def free(names: list[str], gflops: np.ndarray) -> np.ndarray:  # not held, claimed, excluded or over budget
+            return np.array([p not in held for p in names], bool) & (gflops <= budget)
+
+        allowed = free(names, gflops)
+        if not allowed.any():  # every candidate tried: a repeat, which the objective answers from the study
             return names[int(self._rng.integers(len(names)))]
-        idx = np.flatnonzero(free)
+        idx = np.flatnonzero(allowed)
         if len(obs) < max(self._n_startup, 2):
             if self._startup == "anchors":  # the cost model's corners first, while there are free ones
                 anchors = ps.anchors()
-                corner = [n for n, g in zip(ps.names(anchors), ps.gflops(anchors))
-                          if n not in held and (self._budget is None or g <= self._budget)]
+                corners = ps.names(anchors)
+                corner = [n for n, ok in zip(corners, free(corners, ps.gflops(anchors))) if ok]
                 if corner:
                     return corner[int(self._rng.integers(len(corner)))]
             return names[int(self._rng.choice(idx))]

@@ -14,11 +14,10 @@ import time
 
 import numpy as np
 import optuna
-from optuna.distributions import IntDistribution
 
 from locomt.cost import analytic_cost
 from locomt.presets import get_preset
-from locomt.proposalbench import synthetic_metric
+from locomt.proposalbench import add_trials, new_study, synthetic_metric
 from locomt.search import ehvi as ehvi_new
 from locomt.timing import machine_description
 
@@ -34,13 +33,8 @@ n_views = ps.features(ps.anchors()[:1]).shape[1] // model.n_fusion_layers
 joint = analytic_cost(model.replace(backbone="joint")).gflops
 seen = ps.candidates(np.random.default_rng(1), limit=200)[:200]
 vals = synthetic_metric(ps.features(seen), n_views, np.random.default_rng(0))
-study = optuna.create_study(directions=["maximize", "minimize"])
-study.set_user_attr("chance", 1 / 3)
-study.set_user_attr("reference_gflops", joint)
-for name, v, g in zip(ps.names(seen), vals, ps.gflops(seen)):
-    study.add_trial(optuna.trial.create_trial(
-        params={"pattern_id": len(study.trials)}, distributions={"pattern_id": IntDistribution(0, 10**9)},
-        values=[float(v), float(g)], user_attrs={"pattern": name, "gflops": float(g), "fidelity": 10, "key": name}))
+study = new_study(joint)
+add_trials(study, ps, seen, vals)
 
 
 def cpu():
