@@ -3,12 +3,14 @@ contents against the runs it trained, the Pareto front against a brute-force one
 budget, Ctrl-C, SIGKILL with heartbeats, local workers, two workers on one PostgreSQL study, and
 one-line errors."""
 
+import gc
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import time
+import weakref
 from pathlib import Path
 
 import matplotlib.image
@@ -210,7 +212,37 @@ def swept(tmp_path_factory, data_sets):
     tmp = tmp_path_factory.mktemp("sweep")
     args = _args(tmp, data_sets, SPACE.format(kind="counts", n=6, extra=""))
     assert run_cli(main, args) == 0
+    assert gc.get_freeze_count() == 0  # the in-process worker thawed what it froze (see the next test)
     return tmp, args
+
+
+def test_a_worker_collects_after_every_trial_and_freezes_the_heap_after_its_first():
+    """A worker collects garbage after each trial (a finished Lightning run leaves cycles that hold its
+    model and loaders), and after its first trial it freezes what survived, so that later collections
+    scan only what later trials made; garbage made by a trial is still collected after the freeze."""
+    from locomt.search.workers import _one_trial
+
+    class Cycle:  # garbage only the collector frees: an object that refers to itself
+        def __init__(self):
+            self.me = self
+
+    alive, freezes = [], []
+
+    def objective(trial):
+        cycle = Cycle()
+        alive.append(weakref.ref(cycle))
+        return trial.suggest_float("x", 0, 1)
+
+    study = optuna.create_study()
+    try:
+        _one_trial(study, objective, lambda s, t: freezes.append(gc.get_freeze_count()))
+        frozen = gc.get_freeze_count()
+        assert freezes == [0] and frozen > 0 and alive[0]() is None  # collected, then the heap frozen
+        _one_trial(study, objective, lambda s, t: freezes.append(gc.get_freeze_count()))
+        assert freezes == [0, frozen] and gc.get_freeze_count() == frozen  # frozen once
+        assert alive[1]() is None  # a later trial's cycle is collected all the same
+    finally:
+        gc.unfreeze()
 
 
 def test_study_matches_the_runs_and_the_cost_model(swept, data_sets):

@@ -16,6 +16,7 @@ confirmed configurations.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import multiprocessing
 import os
 import signal
@@ -115,13 +116,33 @@ def run_worker(ctx: Context, worker: int = 0, on_trial=None) -> None:
     report = ReportCallback(ctx, on_trial)
     promotes = ctx.space.strategy == "asha" and ctx.space.asha_type == "promotion"
     watched: set[int] = set()
+    try:
+        _trials(study, ctx, objective, report, promotes, watched)
+    finally:
+        gc.unfreeze()  # what the worker froze may be collected again (an in-process worker's caller)
+
+
+def _one_trial(study: optuna.Study, objective: Objective, report: ReportCallback) -> None:
+    """One trial, then a full garbage collection (what Optuna's ``gc_after_trial`` does: a finished
+    Lightning run leaves reference cycles that hold its model and loaders). After the first trial the
+    surviving heap (torch, Lightning, the data: ~600,000 objects) is frozen out of the collector's
+    reach, so each later collection scans only what the trials made since: a full collection of the
+    whole heap took 0.2-0.5 s, 17 % of a test file of small sweeps (``tests/test_strategies.py``)."""
+    study.optimize(objective, n_trials=1, callbacks=[report])
+    gc.collect()
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+
+
+def _trials(study: optuna.Study, ctx: Context, objective: Objective, report: ReportCallback, promotes: bool,
+            watched: set[int]) -> None:
     while True:
         watch_running(study, watched)  # others' trials: a dead one is failed and retried
         if promotes:
             enqueue_promotion(study, ctx.metric, ctx.space, ctx.base.trainer.max_epochs)  # before a new configuration
         no_new, none_running = study_done(study, ctx.n_trials, ctx.space.budget_epochs)
         if no_new and ctx.confirm and waiting_confirmations(study):
-            study.optimize(objective, n_trials=1, callbacks=[report], gc_after_trial=True)
+            _one_trial(study, objective, report)
             continue
         if no_new and none_running:
             # the search is done: confirm its front (a no-op without confirm seeds or once confirmed)
@@ -135,7 +156,7 @@ def run_worker(ctx: Context, worker: int = 0, on_trial=None) -> None:
                 continue
             time.sleep(min(ctx.heartbeat, 2.0))
             continue
-        study.optimize(objective, n_trials=1, callbacks=[report], gc_after_trial=True)
+        _one_trial(study, objective, report)
 
 
 class ReportCallback:
