@@ -11,7 +11,8 @@ study of the dataset's search space runs until its trials have trained ``--budge
 in ``OUT/<strategy>-seed<k>/`` (a sweep folder: study.db, trials.csv, pareto.png, ...). No
 baseline or preset is enqueued unless ``--enqueue``. All studies share the run cache, so a
 configuration trained by one is read back by the others (each is charged its epochs all the same).
-Rerun the same command to resume. Writes to OUT (default ``results/searchbench/<dataset>``):
+Each study runs one worker of one torch thread (deterministic); ``--n-workers N`` runs N, as the
+default sweep does (one per core). Rerun the same command to resume. Writes to OUT (default ``results/searchbench/<dataset>``):
 ``curves.csv`` (hypervolume of the full-fidelity front after each trial against epochs charged),
 ``compare.csv``, ``hypervolume_vs_epochs.png``, ``ranking.csv`` and ``kendall.csv`` (how well the
 metric after E epochs ranks configurations trained to full fidelity), ``paper_scale.csv`` (what each
@@ -48,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rank-patterns", type=int, default=24,
                    help="configurations in ranking.csv and the Kendall tau (default 24)")
     p.add_argument("--enqueue", action="store_true", help="enqueue the space's baselines and presets in every study")
+    p.add_argument("--n-workers", type=int, default=1,
+                   help="one-thread workers per study (default 1: deterministic studies; the default sweep runs one "
+                        "per CPU core)")
     p.add_argument("--out", help="output folder (default results/searchbench/DATASET)")
     p.add_argument("--rescore", action="store_true",
                    help="train nothing: score every study already in OUT from its trials.csv and rewrite the outputs")
@@ -63,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    if args.n_workers < 1:
+        raise ValueError(f"--n-workers {args.n_workers}: expected 1 or more")
     if args.budget_epochs < 1 or args.rank_patterns < 2 or not args.seeds:
         raise ValueError(f"--budget-epochs {args.budget_epochs}, --rank-patterns {args.rank_patterns}: expected at "
                          "least 1 epoch and 2 patterns, and at least one seed")
@@ -85,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.rescore:
         run_benchmark(args.dataset, args.strategies, args.seeds, args.budget_epochs, out, command,
                       config=config, space=space, overrides=args.overrides,
-                      enqueue=args.enqueue, progress=console.is_terminal)
+                      enqueue=args.enqueue, n_workers=args.n_workers, progress=console.is_terminal)
     # every study in OUT, this run's and earlier ones', from the files each leaves (trials.csv, sweep.json)
     curves, trials, metric, reference = collect_folders(out)
     rank = ranking(trials, metric, args.rank_patterns, earlier=out / "ranking.csv")

@@ -384,3 +384,24 @@ def test_searchbench_end_to_end(sets, tmp_path, capsys):
     before = (bench / "curves.csv").read_text()
     assert run_cli(bench_main, args) == 0  # resumes: both budgets are spent, nothing trains
     assert (bench / "curves.csv").read_text() == before
+
+
+@pytest.mark.slow
+def test_searchbench_runs_a_study_with_two_workers(sets, tmp_path):
+    """``--n-workers 2``: each study runs as the default sweep does, two one-thread workers sharing it
+    (their trials overlap in time), until its epoch budget is spent."""
+    from locomt.searchbench import main as bench_main
+
+    overrides, _ = sets
+    space = tmp_path / "space.yaml"
+    space.write_text(SPACE.format(n=6, extra=""))
+    args = ["--space", str(space), "--strategies", "random", "--seeds", "7", "--budget-epochs", "8",
+            "--n-workers", "2", "--rank-patterns", "2", "--out", str(tmp_path / "bench")]
+    for s in _own_runs(overrides, tmp_path):
+        args += ["--set", s]
+    assert run_cli(bench_main, args) == 0
+    study = optuna.load_study(study_name="random-seed7",
+                              storage=f"sqlite:///{tmp_path / 'bench' / 'random-seed7' / 'study.db'}")
+    done = sorted((t for t in study.trials if t.state == TrialState.COMPLETE), key=lambda t: t.datetime_start)
+    assert len(done) >= 2 and sum(t.user_attrs["epochs"] for t in done) >= 8
+    assert any(b.datetime_start < a.datetime_complete for a, b in zip(done, done[1:]))  # two ran at once

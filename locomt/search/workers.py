@@ -24,6 +24,7 @@ import sys
 import time
 import warnings
 
+import numpy as np
 import optuna
 from optuna.trial import TrialState
 from rich.console import Console
@@ -64,6 +65,19 @@ def worker_plan(requested: int | None, accelerator: str) -> tuple[int, int]:
                          f"core{'s' if cores != 1 else ''}; expected at most {cores} (one worker per core)")
     return requested, max(1, cores // requested)
 PLOT_EVERY_S = 30.0  # the report's plots are redrawn after a trial when they are this old (and at the end)
+
+
+def worker_seed(seed: int, worker: int, n_before: int) -> int:
+    """The sampler seed of local worker ``worker`` joining a study that held ``n_before`` trials: the
+    search seed itself for the first worker of a new study (one worker is deterministic), else a
+    number hashed from all three (``numpy.random.SeedSequence``), so that workers and resumes propose
+    apart, and so do the studies of neighbouring search seeds. (It was ``seed + 1000 * worker +
+    n_before``: the second worker of seed 100, joining after one trial, drew what the second worker of
+    seed 101 drew, joining before any; two-worker benchmark studies of seeds 100 and 101 shared three
+    proposals.)"""
+    if worker == 0 and n_before == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, worker, n_before]).generate_state(1)[0])
 
 
 def make_sampler(ctx: Context, seed: int) -> optuna.samplers.BaseSampler:
@@ -109,9 +123,8 @@ def run_worker(ctx: Context, worker: int = 0, on_trial=None) -> None:
     quiet_libraries()
     storage = open_storage(ctx.storage, ctx.heartbeat)
     n_before = len(optuna.load_study(study_name=ctx.study_name, storage=storage).get_trials(deepcopy=False))
-    # a seed per worker and per resume, so that workers do not propose the same configurations
     study = optuna.load_study(study_name=ctx.study_name, storage=storage,
-                              sampler=make_sampler(ctx, ctx.space.seed + 1000 * worker + n_before))
+                              sampler=make_sampler(ctx, worker_seed(ctx.space.seed, worker, n_before)))
     objective = Objective(ctx)
     report = ReportCallback(ctx, on_trial)
     promotes = ctx.space.strategy == "asha" and ctx.space.asha_type == "promotion"
