@@ -245,28 +245,54 @@ def run_workers(ctx: Context, n_workers: int, study: optuna.Study) -> None:
     ctx = dataclasses.replace(ctx, threads=ctx.threads or max(1, cpu_cores() // n_workers))
     mp = multiprocessing.get_context("spawn")
     procs = [mp.Process(target=_child, args=(ctx, w, os.getpid()), name=f"locomt-sweep-{w}") for w in range(n_workers)]
-    for p in procs:
-        p.start()
     try:
+        for p in procs:
+            p.start()
         with SweepProgress(study, ctx.n_trials, ctx.space.budget_epochs) as refresh:
             while any(p.is_alive() for p in procs):
                 time.sleep(1.0)
                 refresh()
-    except KeyboardInterrupt as err:
-        if isinstance(err, Interrupted):  # SIGTERM reached this process only; Ctrl-C reaches the whole group
-            for p in procs:
-                if p.is_alive():
-                    os.kill(p.pid, signal.SIGINT)  # each worker requeues its trial, as on Ctrl-C
-        for p in procs:
-            p.join(timeout=60)
-        for p in procs:
-            if p.is_alive():
-                p.kill()
+    except BaseException as err:
+        # Ctrl-C in a terminal reaches the whole process group; a SIGTERM (Interrupted), an error here
+        # or a SIGINT sent to this process alone (kill -INT) reaches this process only
+        stop_workers(procs, maybe_reached=isinstance(err, KeyboardInterrupt) and not isinstance(err, Interrupted))
         raise
     failed = [(p.name, p.exitcode) for p in procs if p.exitcode]
     if failed:
         raise SweepError(f"worker {failed[0][0]} exited with code {failed[0][1]}; finished trials are kept in the "
                          "study: run the same command again to go on")
+
+
+GRACE_S = 5.0  # how long workers get to end by a Ctrl-C that may have reached them too, before being told
+
+
+def stop_workers(procs: list, maybe_reached: bool) -> None:
+    """Stop the workers of an interrupted sweep, each handing its trial back to the study as on Ctrl-C
+    (SIGINT: the trial failed, a retry waiting), and leave none behind. A SIGINT may have reached
+    them too (``maybe_reached``: Ctrl-C in a terminal): those still there after ``GRACE_S`` are told
+    then (a ``kill -INT`` of this process alone once left them training to the study's end while this
+    process waited, and a SIGTERM during that wait left it waiting on them for good). Whatever comes
+    while waiting (a second Ctrl-C, a SIGTERM) ends the wait: a worker still alive is killed, its trial
+    retried once its heartbeat goes stale."""
+    started = [p for p in procs if p.pid is not None]
+    try:
+        if maybe_reached:
+            _join(started, GRACE_S)
+        for p in started:
+            if p.is_alive():
+                os.kill(p.pid, signal.SIGINT)
+        _join(started, 60.0)
+    finally:
+        for p in started:
+            if p.is_alive():
+                p.kill()
+
+
+def _join(procs: list, timeout: float) -> None:
+    """Wait for ``procs`` to end, ``timeout`` seconds for all of them together."""
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
 
 
 class SweepProgress:
