@@ -12,8 +12,8 @@ in ``OUT/<strategy>-seed<k>/`` (a sweep folder: study.db, trials.csv, pareto.png
 baseline or preset is enqueued unless ``--enqueue``. All studies share the run cache, so a
 configuration trained by one is read back by the others (each is charged its epochs all the same).
 Each study runs one worker of one torch thread (deterministic); ``--n-workers N`` runs N, as the
-default sweep does (one per core). Rerun the same command to resume. Writes to OUT (default ``results/searchbench/<dataset>``):
-``curves.csv`` (hypervolume of the full-fidelity front after each trial against epochs charged),
+default sweep does (one per core). Rerun the same command to resume. Writes to OUT (default
+``results/searchbench/<dataset>``): ``curves.csv`` (hypervolume of the full-fidelity front after each trial against epochs charged),
 ``compare.csv``, ``hypervolume_vs_epochs.png``, ``ranking.csv`` and ``kendall.csv`` (how well the
 metric after E epochs ranks configurations trained to full fidelity), ``paper_scale.csv`` (what each
 strategy would cost on one GPU at medvidcl-vitb: ``locomt.search.estimate``) and ``summary.md``.
