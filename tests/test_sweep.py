@@ -602,7 +602,7 @@ def test_a_signal_to_the_sweep_alone_stops_its_workers(tmp_path, data_sets, how)
     while the sweep waited on them). Ctrl-C in a terminal, a SIGINT to every process of
     the group, ends the same way."""
     # 400 epochs: a trial of the tiny model outlasts the signal and the 5 s grace by far (with 40, the
-    # SIGINT-alone case failed once in 17 runs: a trial ending before its worker is told is the likely cause)
+    # SIGINT-alone case failed once in 8 runs: a trial ending before its worker is told is the likely cause)
     args = _args(tmp_path, data_sets, SPACE.format(kind="counts", n=4, extra=""), "--n-workers", "2",
                  "--set", "trainer.max_epochs=400")
     sigterm = how.startswith("sigterm")
