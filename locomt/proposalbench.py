@@ -63,9 +63,10 @@ def add_trials(study, ps, rows, values) -> None:
     import optuna
     from optuna.distributions import IntDistribution
 
-    for name, v, g in zip(ps.names(rows), values, ps.gflops(rows)):
+    first = len(study.get_trials(deepcopy=False))  # (study.trials deep-copies every trial)
+    for i, (name, v, g) in enumerate(zip(ps.names(rows), values, ps.gflops(rows))):
         study.add_trial(optuna.trial.create_trial(
-            params={"pattern_id": len(study.trials)}, distributions={"pattern_id": IntDistribution(0, 10**9)},
+            params={"pattern_id": first + i}, distributions={"pattern_id": IntDistribution(0, 10**9)},
             values=[float(v), float(g)],
             user_attrs={"pattern": name, "gflops": float(g), "fidelity": 10, "key": name}))
 

@@ -11,7 +11,7 @@ study of the dataset's search space runs until its trials have trained ``--budge
 in ``OUT/<strategy>-seed<k>/`` (a sweep folder: study.db, trials.csv, pareto.png, ...). No
 baseline or preset is enqueued unless ``--enqueue``. All studies share the run cache, so a
 configuration trained by one is read back by the others (each is charged its epochs all the same).
-Each study runs one worker of one torch thread (deterministic); ``--n-workers N`` runs N, as the
+Each study runs one worker (deterministic); ``--n-workers N`` runs N sharing the cores, as the
 default sweep does (one per core). Rerun the same command to resume. Writes to OUT (default
 ``results/searchbench/<dataset>``): ``curves.csv`` (hypervolume of the full-fidelity front after each trial against epochs charged),
 ``compare.csv``, ``hypervolume_vs_epochs.png``, ``ranking.csv`` and ``kendall.csv`` (how well the
@@ -50,8 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="configurations in ranking.csv and the Kendall tau (default 24)")
     p.add_argument("--enqueue", action="store_true", help="enqueue the space's baselines and presets in every study")
     p.add_argument("--n-workers", type=int, default=1,
-                   help="one-thread workers per study (default 1: deterministic studies; the default sweep runs one "
-                        "per CPU core)")
+                   help="worker processes per study, sharing the cores (default 1: deterministic studies; the "
+                        "default sweep runs one per CPU core)")
     p.add_argument("--out", help="output folder (default results/searchbench/DATASET)")
     p.add_argument("--rescore", action="store_true",
                    help="train nothing: score every study already in OUT from its trials.csv and rewrite the outputs")

@@ -592,7 +592,7 @@ def test_killed_sweep_leaves_no_worker_behind(tmp_path, data_sets):
 
 
 @pytest.mark.parametrize("how", ["sigterm, sigint ignored", "sigint to the sweep alone", "ctrl-c: sigint to all"])
-def test_a_signal_to_the_sweep_alone_stops_its_workers(tmp_path, data_sets, how):
+def test_a_signal_stops_the_workers_and_hands_their_trials_back(tmp_path, data_sets, how):
     """nohup (or a script's background job) starts a sweep with SIGINT ignored, and its workers
     inherit that: the sweep's SIGTERM, which it passes on to them as SIGINT, must still interrupt
     them, their trials handed back to the study (failed with a retry waiting), not killed while

@@ -88,9 +88,9 @@ def run_benchmark(dataset: str, strategies: list[str], seeds: list[int], budget_
                   enqueue: bool = False, n_workers: int = 1, progress: bool = True) -> list[tuple[str, int, Path]]:
     """Run (or resume) one study per strategy and search seed in ``OUT/<strategy>-seed<k>/`` (each
     with its own study.db and sweep report), all sharing the run cache; returns (strategy, seed,
-    folder) of each. One worker of one torch thread by default (a study is then deterministic);
-    ``n_workers`` > 1 runs each study as the default sweep does, that many one-thread workers
-    (at most one per core: the sweep's own check)."""
+    folder) of each. One worker by default (a study is then deterministic; torch's own thread count,
+    ``OMP_NUM_THREADS=1`` in every committed command); ``n_workers`` > 1 runs that many worker
+    processes sharing the cores, as the default sweep does (at most one per core: the sweep's check)."""
     done = []
     for seed in seeds:
         for strategy in strategies:
@@ -98,7 +98,7 @@ def run_benchmark(dataset: str, strategies: list[str], seeds: list[int], budget_
             sweep = open_sweep(dataset, command, config=config, space=space, overrides=list(overrides), study=name,
                                out=str(out / name), progress=progress,
                                space_changes=space_changes(strategy, seed, budget_epochs, enqueue),
-                               n_workers=n_workers if n_workers > 1 else None)
+                               n_workers=n_workers)
             try:
                 run_workers(sweep.ctx, n_workers, sweep.study)
             finally:
