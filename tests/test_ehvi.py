@@ -186,6 +186,47 @@ def test_anchors_start_up_proposes_the_cost_models_corners_then_models_the_rest(
     assert set(patterns[:len(allowed)]) == allowed and not set(patterns[len(allowed):]) & set(corners)
 
 
+def test_a_believer_counts_another_workers_running_trial_as_seen(bench_space):
+    """pending='believer' (Kriging believer): a pattern another worker is training counts as seen at
+    the model's predicted metric. With a flat metric the first proposal is the cheapest pattern; while
+    it trains, ignoring it proposes the next cheapest, one head away, which that pattern will dominate
+    once it ends; the believer sees that and proposes far from it. Without running trials the two
+    propose the same, from the same random stream (every one-worker study is unchanged)."""
+    cfg, ps = bench_space
+    rows = ps.candidates(np.random.default_rng(0))
+    features = dict(zip(ps.names(rows), ps.features(rows)))
+    gflops = dict(zip(ps.names(rows), ps.gflops(rows)))
+    study = _study_with(EHVISampler(ps, "val/acc", seed=1, n_startup_trials=5), cfg, lambda p: 0.8, 7)
+    tried = {t.user_attrs["pattern"] for t in study.trials}
+    first = EHVISampler(ps, "val/acc", seed=3).propose(study)
+    assert EHVISampler(ps, "val/acc", seed=3, pending="believer").propose(study) == first
+    assert first == min((g, p) for p, g in gflops.items() if p not in tried)[1]
+    running = study.ask()
+    study._storage.set_trial_system_attr(running._trial_id, CLAIM, first)
+    assert EHVISampler.pending(study, tried) == [first]
+    ignoring = EHVISampler(ps, "val/acc", seed=3).propose(study)
+    believing = EHVISampler(ps, "val/acc", seed=3, pending="believer").propose(study)
+    assert ignoring == min((g, p) for p, g in gflops.items() if p not in tried | {first})[1]
+    assert gflops[ignoring] >= gflops[first]  # no cheaper: at a flat metric it adds nothing once that one ends
+    far = {p: np.abs(features[p] - features[first]).sum() for p in (ignoring, believing)}
+    assert believing not in tried | {first} and far[believing] > far[ignoring] + 1, far
+    # a running trial's recorded pattern counts as pending too, an observed one does not, each once
+    study._storage.set_trial_user_attr(running._trial_id, "pattern", first)
+    study.add_trial(optuna.trial.create_trial(  # a pattern trial (searched parameters) that has started
+        state=optuna.trial.TrialState.RUNNING, params={"layer0.s": 4},
+        distributions={"layer0.s": optuna.distributions.IntDistribution(0, 4)}, user_attrs={"pattern": "4s"}))
+    assert EHVISampler.pending(study, tried) == [first, "4s"]
+    assert EHVISampler.pending(study, tried | {"4s"}) == [first]
+
+
+def test_pending_other_than_ignore_needs_ehvi():
+    with pytest.raises(ValueError, match="pending 'believer' with sampler 'tpe'"):
+        SweepSpace(sampler="tpe", pending="believer")
+    with pytest.raises(ValueError, match="pending 'liar' with sampler 'ehvi'; expected one of ignore, believer"):
+        SweepSpace(sampler="ehvi", pending="liar")
+    assert SweepSpace(sampler="ehvi", pending="believer").pending == "believer"
+
+
 def test_a_startup_other_than_uniform_needs_ehvi():
     with pytest.raises(ValueError, match="startup 'anchors' with sampler 'tpe'"):
         SweepSpace(sampler="tpe", startup="anchors")

@@ -216,8 +216,9 @@ class EHVISampler(optuna.samplers.BaseSampler):
 
     def __init__(self, patterns: PatternSpace, metric: str, seed: int | None = None, n_startup_trials: int = 5,
                  budget_gflops: float | None = None, n_min: int | None = None, mutate: bool = True,
-                 startup: str = "uniform") -> None:
+                 startup: str = "uniform", pending: str = "ignore") -> None:
         self.patterns, self._metric, self._mutate, self._startup = patterns, metric, mutate, startup
+        self._pending = pending
         self._n_startup, self._budget, self._n_min = n_startup_trials, budget_gflops, n_min
         self._rng = np.random.default_rng(seed)
         self._chosen: tuple[int, dict] | None = None
@@ -303,17 +304,48 @@ class EHVISampler(optuna.samplers.BaseSampler):
                 if corner:
                     return corner[int(self._rng.integers(len(corner)))]
             return names[int(self._rng.choice(idx))]
-        mean, sd = self.predict(ps.rows([p for p, _, _ in obs]), np.array([v for _, v, _ in obs]), rows[idx])
         ref_metric = study.user_attrs.get("chance", min(v for _, v, _ in obs))
         ref_gflops = study.user_attrs.get("reference_gflops", 1.1 * max(g for _, _, g in obs))
-        gain = expected_improvement(mean, sd, gflops[idx], [(v, g) for _, v, g in obs], ref_metric, ref_gflops)
+        seen, values = ps.rows([p for p, _, _ in obs]), np.array([v for _, v, _ in obs])
+        gp = self.fit(seen, values)
+        front = [(v, g) for _, v, g in obs]
+        pending = self.pending(study, {p for p, _, _ in obs}) if self._pending == "believer" else []
+        if pending:  # Kriging believer: each pattern still training counts as seen at the predicted metric
+            rows_p = ps.rows(pending)
+            believed = self.posterior(gp, rows_p)[0]
+            front += list(zip(believed, ps.gflops(rows_p)))
+            seen, values = np.concatenate([seen, rows_p]), np.concatenate([values, believed])
+            gp = self.fit(seen, values, kernel=self._kernel)  # the same hyperparameters, the fantasies added
+        mean, sd = self.posterior(gp, rows[idx])
+        gain = expected_improvement(mean, sd, gflops[idx], front, ref_metric, ref_gflops)
         return names[int(idx[int(np.argmax(gain))])]
 
+    @staticmethod
+    def pending(study: optuna.Study, observed: set[str]) -> list[str]:
+        """The patterns of the study's running trials that have no observation yet (another worker's
+        trial, or its claim while it is being proposed), each once: what ``pending: believer`` fantasises."""
+        out: dict[str, None] = {}
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            pattern = t.user_attrs.get("pattern") if t.params else None
+            pattern = pattern or t.system_attrs.get(CLAIM)
+            if pattern and pattern not in observed:
+                out[pattern] = None
+        return list(out)
+
     def predict(self, seen: np.ndarray, values: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior mean and standard deviation of the metric at the patterns ``rows`` of a GP (Matern 5/2 with
-        a length scale per feature, plus noise) fitted to ``values`` of the ``seen`` ones; the
-        standard deviation is the metric's, without the fitted noise of a single run."""
+        """Posterior mean and standard deviation of the metric at the patterns ``rows`` of a GP fitted
+        to ``values`` of the ``seen`` ones (:meth:`fit`, :meth:`posterior`)."""
+        return self.posterior(self.fit(seen, values), rows)
+
+    def fit(self, seen: np.ndarray, values: np.ndarray, kernel=None) -> GaussianProcessRegressor:
+        """A GP (Matern 5/2 with a length scale per feature, plus noise) fitted to ``values`` of the
+        ``seen`` patterns; given a fitted ``kernel``, conditioned on the data with its hyperparameters
+        kept (no optimisation, no draw from the sampler's random stream)."""
         x = self.patterns.features(seen)
+        if kernel is not None:
+            gp = GaussianProcessRegressor(kernel, normalize_y=True, optimizer=None)
+            gp.fit(x, values)
+            return gp
         kernel = (ConstantKernel(1.0, (1e-2, 1e2)) * Matern(np.ones(x.shape[1]), (1e-2, 1e2), nu=2.5)
                   + WhiteKernel(0.1, (1e-6, 1e1)))
         many = len(values) > WARM_START
@@ -325,9 +357,17 @@ class EHVISampler(optuna.samplers.BaseSampler):
             warnings.simplefilter("ignore", ConvergenceWarning)  # a length scale at its bound is no error here
             gp.fit(x, values)
         self._kernel = gp.kernel_  # the next fit starts from here once there are many observations
-        gp.kernel_ = gp.kernel_.k1  # the metric itself, without the noise of one training run
-        mean, sd = np.empty(len(rows)), np.empty(len(rows))
-        for start in range(0, len(rows), BLOCK_ROWS):
-            block = slice(start, start + BLOCK_ROWS)
-            mean[block], sd[block] = gp.predict(self.patterns.features(rows[block]), return_std=True)
+        return gp
+
+    def posterior(self, gp: GaussianProcessRegressor, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation of the metric at ``rows`` under ``gp``: the standard deviation is
+        the metric's, without the fitted noise of a single training run."""
+        kernel, gp.kernel_ = gp.kernel_, gp.kernel_.k1
+        try:
+            mean, sd = np.empty(len(rows)), np.empty(len(rows))
+            for start in range(0, len(rows), BLOCK_ROWS):
+                block = slice(start, start + BLOCK_ROWS)
+                mean[block], sd[block] = gp.predict(self.patterns.features(rows[block]), return_std=True)
+        finally:
+            gp.kernel_ = kernel
         return mean, sd

@@ -15,7 +15,10 @@ best ``1/eta`` by non-dominated rank go on; the front is made of configurations 
 models the metric with a Gaussian process, takes each candidate pattern's GFLOPs from the cost
 model and proposes the one of highest expected hypervolume improvement (view patterns only: no
 ``params``); ``startup: anchors`` makes its first proposals the cost model's cheapest pattern of
-each view mix instead of uniform draws.
+each view mix instead of uniform draws; ``pending: believer`` (Kriging believer) makes each trial another
+worker is still training count, for the next proposal, as seen at the model's predicted metric, so
+that parallel workers do not propose the same corner of the space (``ignore``, the default: only
+those patterns themselves are left out).
 ``asha_type`` says when a configuration goes on (the names of syne-tune's and AutoGluon's
 Hyperband schedulers): ``stopping`` judges it as it reaches a rung, against those that reached the
 rung before it, and it trains on in the same trial or stops there; ``promotion`` (ASHA as Li et al.
@@ -47,6 +50,7 @@ SPACES = ("counts", "heads", "shared")
 OBJECTIVES = (("metric", "gflops"), ("metric", "gflops", "worst_missing"))  # what a study optimises
 SAMPLERS = ("tpe", "nsga2", "random", "ehvi")
 STARTUPS = ("uniform", "anchors")  # ehvi's first proposals (locomt.search.ehvi.EHVISampler)
+PENDINGS = ("ignore", "believer")  # what ehvi makes of another worker's trial still training
 STRATEGIES = ("full", "asha")
 ASHA_TYPES = ("stopping", "promotion")
 
@@ -75,6 +79,8 @@ class SweepSpace:
                             # search (the search's own seed and confirm_seeds - 1 more); 0 or 1: none
     startup: str = "uniform"  # ehvi's first proposals: uniform over the candidates, or the cost model's
                               # anchors (the cheapest pattern of each view mix) in random order
+    pending: str = "ignore"  # ehvi, trials still training (other workers'): ignore, only their patterns left out, or
+                             # believer (Kriging believer): each counts as seen at the model's predicted metric
     objectives: tuple[str, ...] = ("metric", "gflops")  # or add worst_missing: the worst validation metric
                                                         # with one modality missing (locomt.search.missing)
 
@@ -102,6 +108,9 @@ class SweepSpace:
         if self.startup not in STARTUPS or (self.startup != "uniform" and self.sampler != "ehvi"):
             raise ValueError(f"startup {self.startup!r} with sampler {self.sampler!r}; expected one of "
                              f"{', '.join(STARTUPS)}, and anything but uniform only with sampler ehvi")
+        if self.pending not in PENDINGS or (self.pending != "ignore" and self.sampler != "ehvi"):
+            raise ValueError(f"pending {self.pending!r} with sampler {self.sampler!r}; expected one of "
+                             f"{', '.join(PENDINGS)}, and anything but ignore only with sampler ehvi")
         if self.sampler == "ehvi" and self.params:
             raise ValueError(f"sampler 'ehvi' proposes view patterns only, and params has {', '.join(self.params)}; "
                              "expected no params (or another sampler)")

@@ -87,7 +87,7 @@ def make_sampler(ctx: Context, seed: int) -> optuna.samplers.BaseSampler:
     if space.sampler == "ehvi":
         patterns = PatternSpace(ctx.base, space.space, ctx.n_classes, ctx.vocab_size)
         return EHVISampler(patterns, metric, seed=seed, n_startup_trials=5, budget_gflops=space.budget_gflops,
-                           startup=space.startup)
+                           startup=space.startup, pending=space.pending)
     if space.sampler == "tpe" and space.strategy == "asha":
         return RungTPESampler(metric, seed=seed, n_startup_trials=5)
     if space.sampler == "tpe":
