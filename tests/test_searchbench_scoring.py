@@ -13,7 +13,7 @@ import pytest
 from locomt.io import run_cli
 from locomt.search.strategies import bench_files
 from locomt.search.benchmark import (best_known_front, collect_folders, compute_curve,
-                                     front_test_hypervolume, score_against_best, value_at)
+                                     front_test_hypervolume, score_against_best, value_at, what_it_takes)
 from locomt.search.front import hypervolume
 from locomt.searchbench import main
 
@@ -61,6 +61,18 @@ def test_best_known_front_is_the_union_of_full_fidelity_configurations():
     assert best > best_known_front(one, "val/acc", CHANCE, REF)[1]
     with pytest.raises(ValueError, match="no configuration trained to full fidelity"):
         best_known_front(one[one["state"] == "PRUNED"], "val/acc", CHANCE, REF)
+
+
+def test_what_the_best_known_front_takes_counts_its_best_subsets_and_who_reaches_the_target_alone():
+    trials = _trials([{"key": "k1", "val/acc": 0.9, "gflops": 0.8}, {"key": "k2", "val/acc": 0.6, "gflops": 0.5},
+                      {"key": "k3", "val/acc": 0.8, "gflops": 0.3}, {"key": "k4", "val/acc": 0.79, "gflops": 0.3},
+                      {"key": "k5", "val/acc": 0.99, "gflops": 0.1, "state": "PRUNED"}])
+    best = ((0.8 - 0.5) * 0.5 + (0.9 - 0.5) * 0.2) / 0.5  # the front k3, k1 (k5 never finished)
+    shares, alone = what_it_takes(trials, "val/acc", CHANCE, REF)
+    # k3 alone: 0.3 * 0.7 / 0.5 of it; both: all of it (k_max 3, but the front has 2)
+    assert shares == pytest.approx([0.3 * 0.7 / 0.5 / best, 1.0])
+    assert alone == 1  # k3 (0.913); k4 falls just short (0.29 * 0.7 / 0.5 / best = 0.883)
+    assert what_it_takes(trials, "val/acc", CHANCE, REF, k_max=1)[0] == pytest.approx(shares[:1])
 
 
 def _curve(trials):
@@ -112,6 +124,7 @@ def test_rescoring_reads_studies_from_their_files(tmp_path):
     assert "x" not in scores.index  # known studies make the front, they are not scored
     text = (out / "summary.md").read_text()
     assert f"{hypervolume([(0.99, 0.1)], CHANCE, REF):.4f}" in text
+    assert "What it takes: the best single configuration reaches 1.000 of it; 1 of the 4 configurations reach 0.9" in text
     # the test-hypervolume column names how far tpe trained: "final" is 120 epochs in the issue, not any end
     assert f"tpe's at the end of its study ({scores.loc['tpe', 'epochs']} epochs, same seed)" in text
     assert (out / "hypervolume_vs_epochs.png").stat().st_size > 0

@@ -1,11 +1,13 @@
 """Scoring studies against the best-known front of their task: the front of every configuration any
 study trained to full fidelity (``best_known_front``), each study's share of its validation
 hypervolume after a given number of epochs and the test hypervolume of what its validation front
-picks (``score_against_best``), the two-panel plot and the summary's section. Used by
+picks (``score_against_best``), how many configurations the front's hypervolume takes
+(``what_it_takes``), the two-panel plot and the summary's section. Used by
 ``locomt.search.benchmark`` (``python -m locomt.searchbench``)."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import matplotlib
@@ -19,6 +21,10 @@ from locomt.io import save_figure  # noqa: E402
 from locomt.search.front import hypervolume  # noqa: E402
 from locomt.search.report import test_metric  # noqa: E402
 from locomt.search.strategies import REFERENCE  # noqa: E402
+
+#: the share of the best-known front a search should reach within a third of full-training TPE's budget
+#: (issue 22's target); the summary counts the configurations that reach it alone
+TARGET_SHARE = 0.9
 
 
 def front_test_hypervolume(points: list[tuple[float, float, float]], chance: float, ref_gflops: float) -> float:
@@ -47,7 +53,7 @@ def best_known_front(trials: pd.DataFrame, metric: str, chance: float, ref_gflop
     from locomt.search.fidelity import front_ranks
 
     test = test_metric(metric)
-    full = trials[(trials["state"] == "COMPLETE") & trials["duplicate_of"].isna()].drop_duplicates("key")
+    full = full_fidelity(trials)
     if full.empty:
         raise ValueError("no configuration trained to full fidelity in any study: no best-known front")
     front = full[front_ranks(list(zip(full[metric], full["gflops"]))) == 0].sort_values("gflops")
@@ -55,6 +61,29 @@ def best_known_front(trials: pd.DataFrame, metric: str, chance: float, ref_gflop
               for v, t, g in zip(full[metric], full[test] if test in full else [np.nan] * len(full), full["gflops"])]
     return (front.reset_index(drop=True), hypervolume(list(zip(full[metric], full["gflops"])), chance, ref_gflops),
             front_test_hypervolume(points, chance, ref_gflops))
+
+
+def full_fidelity(trials: pd.DataFrame) -> pd.DataFrame:
+    """Every distinct configuration trained to full fidelity: COMPLETE, not a repeat, one row per run key."""
+    return trials[(trials["state"] == "COMPLETE") & trials["duplicate_of"].isna()].drop_duplicates("key")
+
+
+def what_it_takes(trials: pd.DataFrame, metric: str, chance: float, ref_gflops: float,
+                  k_max: int = 3) -> tuple[list[float], int]:
+    """How many configurations the best-known front's validation hypervolume takes: the largest share
+    of it that any k of them reach (k = 1..``k_max``; a best k-subset always lies on the front, since a
+    point that dominates another adds at least as much), and how many of the full-fidelity
+    configurations reach ``TARGET_SHARE`` of it alone. A study that finishes a few configurations reaches a
+    share only by finding these."""
+    full = full_fidelity(trials)
+    points = list(zip(full[metric].astype(float), full["gflops"].astype(float)))
+    best = hypervolume(points, chance, ref_gflops)
+    front, _, _ = best_known_front(trials, metric, chance, ref_gflops)
+    on_front = list(zip(front[metric].astype(float), front["gflops"].astype(float)))
+    shares = [max(hypervolume(c, chance, ref_gflops) for c in itertools.combinations(on_front, k)) / best
+              for k in range(1, min(k_max, len(on_front)) + 1)]
+    alone = sum(hypervolume([p], chance, ref_gflops) >= TARGET_SHARE * best for p in points)
+    return shares, alone
 
 
 def value_at(curve: pd.DataFrame, epochs: float, column: str) -> float:
@@ -117,8 +146,9 @@ def plot_against_best(curves: pd.DataFrame, best: float, path: Path, title: str)
 
 
 def best_front_markdown(scores: pd.DataFrame, best: float, best_test: float, n_front: int, n_full: int,
-                        at_epochs: float) -> list[str]:
-    """The summary's section on the best-known front: per strategy mean, min and max over seeds."""
+                        at_epochs: float, takes: tuple[list[float], int] | None = None) -> list[str]:
+    """The summary's section on the best-known front: per strategy mean, min and max over seeds, and
+    (``takes``: :func:`what_it_takes`) how many configurations its hypervolume takes."""
     def stat(x: pd.Series) -> str:
         x = x.dropna()
         return f"{x.mean():.3f} ({x.min():.3f}..{x.max():.3f})" if len(x) else "-"
@@ -133,7 +163,13 @@ def best_front_markdown(scores: pd.DataFrame, best: float, best_test: float, n_f
              f"hypervolume **{best:.4f}**, test hypervolume of the configurations it picks {best_test:.4f}. "
              "Recomputed from the studies' `trials.csv` each time (`scores.csv`, `best_front.csv`). Per strategy: "
              "mean (min..max) over seeds; a study that stopped before "
-             f"{at_epochs:g} epochs has no value there.", "",
+             f"{at_epochs:g} epochs has no value there.", ""]
+    if takes is not None:
+        shares, alone = takes
+        lines += ["What it takes: the best single configuration reaches "
+                  + ", ".join(f"{x:.3f} of it" if k == 1 else f"the best {k} {x:.3f}" for k, x in enumerate(shares, 1))
+                  + f"; {alone} of the {n_full} configurations reach {TARGET_SHARE:g} of it alone.", ""]
+    lines += [
              f"| strategy | seeds | epochs run | share of best after {at_epochs:g} epochs | at the end "
              f"| test hypervolume of its validation front after {at_epochs:g} | at the end "
              f"| seeds with test hypervolume at the end >= full-training tpe's at the end of its study "
