@@ -219,6 +219,27 @@ def test_a_believer_counts_another_workers_running_trial_as_seen(bench_space):
     assert EHVISampler.pending(study, tried | {"4s"}) == [first]
 
 
+def test_startup_trials_is_a_whole_number_and_reaches_the_sampler():
+    from types import SimpleNamespace
+
+    from locomt.search.workers import make_sampler
+
+    for bad in (-1, 2.5, True, "two"):
+        with pytest.raises(ValueError, match=f"startup_trials={bad!r}; expected a whole number of random proposals >= 0"):
+            SweepSpace(sampler="ehvi", startup_trials=bad)
+    ctx = SimpleNamespace(space=SweepSpace(sampler="tpe", startup_trials=2), metric="val/acc")
+    assert make_sampler(ctx, 0)._n_startup_trials == 2
+    ctx.space = SweepSpace(sampler="tpe", strategy="asha", startup_trials=3)
+    assert make_sampler(ctx, 0)._tpe._n_startup_trials == 3
+
+
+def test_with_two_startup_trials_the_model_proposes_the_third(bench_space):
+    cfg, ps = bench_space
+    study = _study_with(EHVISampler(ps, "val/acc", seed=0, n_startup_trials=2), cfg, lambda p: 0.8, 3)
+    gflops = [t.user_attrs["gflops"] for t in study.trials]
+    assert gflops[2] == pytest.approx(ps.gflops(ps.candidates(np.random.default_rng(0))).min()) < min(gflops[:2])
+
+
 def test_pending_other_than_ignore_needs_ehvi():
     with pytest.raises(ValueError, match="pending 'believer' with sampler 'tpe'"):
         SweepSpace(sampler="tpe", pending="believer")

@@ -15,7 +15,8 @@ best ``1/eta`` by non-dominated rank go on; the front is made of configurations 
 models the metric with a Gaussian process, takes each candidate pattern's GFLOPs from the cost
 model and proposes the one of highest expected hypervolume improvement (view patterns only: no
 ``params``); ``startup: anchors`` makes its first proposals the cost model's cheapest pattern of
-each view mix instead of uniform draws; ``pending: believer`` (Kriging believer) makes each trial another
+each view mix instead of uniform draws, and ``startup_trials`` (default 5) says how many there are
+(TPE's too); ``pending: believer`` (Kriging believer) makes each trial another
 worker is still training count, for the next proposal, as seen at the model's predicted metric, so
 that parallel workers do not propose the same corner of the space (``ignore``, the default: only
 those patterns themselves are left out).
@@ -79,6 +80,8 @@ class SweepSpace:
                             # search (the search's own seed and confirm_seeds - 1 more); 0 or 1: none
     startup: str = "uniform"  # ehvi's first proposals: uniform over the candidates, or the cost model's
                               # anchors (the cheapest pattern of each view mix) in random order
+    startup_trials: int = 5  # tpe and ehvi: proposals drawn at random before the sampler models the study
+                             # (ehvi: at least 2, a Gaussian process needs two observations)
     pending: str = "ignore"  # ehvi, trials still training (other workers'): ignore, only their patterns left out, or
                              # believer (Kriging believer): each counts as seen at the model's predicted metric
     objectives: tuple[str, ...] = ("metric", "gflops")  # or add worst_missing: the worst validation metric
@@ -108,6 +111,8 @@ class SweepSpace:
         if self.startup not in STARTUPS or (self.startup != "uniform" and self.sampler != "ehvi"):
             raise ValueError(f"startup {self.startup!r} with sampler {self.sampler!r}; expected one of "
                              f"{', '.join(STARTUPS)}, and anything but uniform only with sampler ehvi")
+        if isinstance(self.startup_trials, bool) or not isinstance(self.startup_trials, int) or self.startup_trials < 0:
+            raise ValueError(f"startup_trials={self.startup_trials!r}; expected a whole number of random proposals >= 0")
         if self.pending not in PENDINGS or (self.pending != "ignore" and self.sampler != "ehvi"):
             raise ValueError(f"pending {self.pending!r} with sampler {self.sampler!r}; expected one of "
                              f"{', '.join(PENDINGS)}, and anything but ignore only with sampler ehvi")

@@ -86,12 +86,12 @@ def make_sampler(ctx: Context, seed: int) -> optuna.samplers.BaseSampler:
     space, metric = ctx.space, ctx.metric
     if space.sampler == "ehvi":
         patterns = PatternSpace(ctx.base, space.space, ctx.n_classes, ctx.vocab_size)
-        return EHVISampler(patterns, metric, seed=seed, n_startup_trials=5, budget_gflops=space.budget_gflops,
-                           startup=space.startup, pending=space.pending)
+        return EHVISampler(patterns, metric, seed=seed, n_startup_trials=space.startup_trials,
+                           budget_gflops=space.budget_gflops, startup=space.startup, pending=space.pending)
     if space.sampler == "tpe" and space.strategy == "asha":
-        return RungTPESampler(metric, seed=seed, n_startup_trials=5)
+        return RungTPESampler(metric, seed=seed, n_startup_trials=space.startup_trials)
     if space.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=space.startup_trials)
     if space.sampler == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed)
     return optuna.samplers.RandomSampler(seed=seed)
