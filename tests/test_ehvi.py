@@ -235,10 +235,13 @@ def test_startup_trials_is_a_whole_number_and_reaches_the_sampler():
 
 def test_with_two_startup_trials_the_model_proposes_the_third(bench_space):
     cfg, ps = bench_space
-    study = _study_with(EHVISampler(ps, "val/acc", seed=0, n_startup_trials=2), cfg, lambda p: 0.8, 3)
-    gflops = [t.user_attrs["gflops"] for t in study.trials]
-    assert gflops[2] == pytest.approx(ps.gflops(ps.candidates(np.random.default_rng(0))).min())
-    assert gflops[2] < min(gflops[:2])  # the third is the model's: the cheapest pattern, as after 5 draws
+    cheap = np.quantile(ps.gflops(ps.candidates(np.random.default_rng(0))), 0.02)
+    thirds = []
+    for n in (2, 5):
+        study = _study_with(EHVISampler(ps, "val/acc", seed=0, n_startup_trials=n), cfg, lambda p: 0.8, 3)
+        thirds.append(study.trials[2].user_attrs["gflops"])
+    # with a flat metric the model proposes among the cheapest 2 % of the space; a random draw does not
+    assert thirds[0] <= cheap < thirds[1], (thirds, cheap)
 
 
 def test_pending_other_than_ignore_needs_ehvi():
