@@ -244,20 +244,14 @@ def test_with_two_startup_trials_the_model_proposes_the_third(bench_space):
     assert thirds[0] <= cheap < thirds[1], (thirds, cheap)
 
 
-def test_pending_other_than_ignore_needs_ehvi():
-    with pytest.raises(ValueError, match="pending 'believer' with sampler 'tpe'"):
-        SweepSpace(sampler="tpe", pending="believer")
-    with pytest.raises(ValueError, match="pending 'liar' with sampler 'ehvi'; expected one of ignore, believer"):
-        SweepSpace(sampler="ehvi", pending="liar")
-    assert SweepSpace(sampler="ehvi", pending="believer").pending == "believer"
-
-
-def test_a_startup_other_than_uniform_needs_ehvi():
-    with pytest.raises(ValueError, match="startup 'anchors' with sampler 'tpe'"):
-        SweepSpace(sampler="tpe", startup="anchors")
-    with pytest.raises(ValueError, match="startup 'corners' with sampler 'ehvi'; expected one of uniform, anchors"):
-        SweepSpace(sampler="ehvi", startup="corners")
-    assert SweepSpace(sampler="ehvi", startup="anchors").startup == "anchors"
+@pytest.mark.parametrize("field,value,unknown,expected", [("startup", "anchors", "corners", "uniform, anchors"),
+                                                          ("pending", "believer", "liar", "ignore, believer")])
+def test_ehvi_only_settings_need_ehvi(field, value, unknown, expected):
+    with pytest.raises(ValueError, match=f"{field} '{value}' with sampler 'tpe'"):
+        SweepSpace(sampler="tpe", **{field: value})
+    with pytest.raises(ValueError, match=f"{field} '{unknown}' with sampler 'ehvi'; expected one of {expected}"):
+        SweepSpace(sampler="ehvi", **{field: unknown})
+    assert getattr(SweepSpace(sampler="ehvi", **{field: value}), field) == value
 
 
 def test_a_space_with_params_is_refused_for_ehvi():
