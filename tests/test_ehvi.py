@@ -219,7 +219,7 @@ def test_a_believer_counts_another_workers_running_trial_as_seen(bench_space):
     assert EHVISampler.pending(study, tried | {"4s"}) == [first]
 
 
-def test_startup_trials_is_a_whole_number_and_reaches_the_sampler():
+def test_startup_trials_is_a_whole_number_and_ehvis_alone(bench_space):
     from types import SimpleNamespace
 
     from locomt.search.workers import make_sampler
@@ -227,10 +227,14 @@ def test_startup_trials_is_a_whole_number_and_reaches_the_sampler():
     for bad in (-1, 2.5, True, "two"):
         with pytest.raises(ValueError, match=f"startup_trials={bad!r}; expected a whole number of random proposals >= 0"):
             SweepSpace(sampler="ehvi", startup_trials=bad)
+    # TPE keeps its own 5, so --sampler tpe on a space that sets startup_trials is the TPE the benchmarks measured
     ctx = SimpleNamespace(space=SweepSpace(sampler="tpe", startup_trials=2), metric="val/acc")
-    assert make_sampler(ctx, 0)._n_startup_trials == 2
+    assert make_sampler(ctx, 0)._n_startup_trials == 5
     ctx.space = SweepSpace(sampler="tpe", strategy="asha", startup_trials=3)
-    assert make_sampler(ctx, 0)._tpe._n_startup_trials == 3
+    assert make_sampler(ctx, 0)._tpe._n_startup_trials == 5
+    ctx = SimpleNamespace(space=SweepSpace(sampler="ehvi", startup_trials=2), metric="val/acc", base=bench_space[0],
+                          n_classes=5, vocab_size=None)
+    assert make_sampler(ctx, 0)._n_startup == 2
 
 
 def test_with_two_startup_trials_the_model_proposes_the_third(bench_space):

@@ -16,7 +16,7 @@ models the metric with a Gaussian process, takes each candidate pattern's GFLOPs
 model and proposes the one of highest expected hypervolume improvement (view patterns only: no
 ``params``); ``startup: anchors`` makes its first proposals the cost model's cheapest pattern of
 each view mix instead of uniform draws, and ``startup_trials`` (default 5) says how many there are
-(TPE's too); ``pending: believer`` (Kriging believer) makes each trial another
+(ehvi's only: other samplers ignore it); ``pending: believer`` (Kriging believer) makes each trial another
 worker is still training count, for the next proposal, as seen at the model's predicted metric, so
 that parallel workers do not propose the same corner of the space (``ignore``, the default: only
 those patterns themselves are left out).
@@ -80,8 +80,9 @@ class SweepSpace:
                             # search (the search's own seed and confirm_seeds - 1 more); 0 or 1: none
     startup: str = "uniform"  # ehvi's first proposals: uniform over the candidates, or the cost model's
                               # anchors (the cheapest pattern of each view mix) in random order
-    startup_trials: int = 5  # tpe and ehvi: proposals drawn at random before the sampler models the study
-                             # (ehvi: at least 2, a Gaussian process needs two observations)
+    startup_trials: int = 5  # ehvi's proposals drawn at random (or among the anchors) before it models the study
+                             # (at least 2: a Gaussian process needs two observations); TPE keeps its 5, so
+                             # --sampler tpe on a space that sets this is the TPE every benchmark measured
     pending: str = "ignore"  # ehvi, trials still training (other workers'): ignore, only their patterns left out, or
                              # believer (Kriging believer): each counts as seen at the model's predicted metric
     objectives: tuple[str, ...] = ("metric", "gflops")  # or add worst_missing: the worst validation metric

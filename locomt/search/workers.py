@@ -89,9 +89,9 @@ def make_sampler(ctx: Context, seed: int) -> optuna.samplers.BaseSampler:
         return EHVISampler(patterns, metric, seed=seed, n_startup_trials=space.startup_trials,
                            budget_gflops=space.budget_gflops, startup=space.startup, pending=space.pending)
     if space.sampler == "tpe" and space.strategy == "asha":
-        return RungTPESampler(metric, seed=seed, n_startup_trials=space.startup_trials)
+        return RungTPESampler(metric, seed=seed, n_startup_trials=5)
     if space.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=space.startup_trials)
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
     if space.sampler == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed)
     return optuna.samplers.RandomSampler(seed=seed)
