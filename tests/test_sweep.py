@@ -780,12 +780,13 @@ def test_worker_plan_one_per_core_or_gpu(monkeypatch):
 
 
 def test_default_spaces_run_the_measured_search():
-    """Every shipped space searches with asha and ehvi proposals, one rung, confirms its front on 3
-    seeds and takes one worker per core; full-training TPE is one flag away."""
+    """Every shipped space searches with asha and ehvi proposals (2 random start-up proposals), one
+    rung, confirms its front on 3 seeds and takes one worker per core; full-training TPE is one flag away."""
     sweeps = ROOT / "sweeps"
     for name in ("synthetic-medvidcl", "medvidcl", "audioset", "synthetic-audioset"):
         sp = load_space(sweeps / f"{name}.yaml")
-        assert (sp.strategy, sp.sampler, sp.eta, sp.confirm_seeds, sp.n_workers) == ("asha", "ehvi", 3, 3, None), name
+        assert (sp.strategy, sp.sampler, sp.eta, sp.confirm_seeds, sp.n_workers, sp.startup_trials) == (
+            "asha", "ehvi", 3, 3, None, 2), name
         assert sp.baselines and sp.presets, name  # still enqueued
     assert load_space(sweeps / "synthetic-medvidcl.yaml").min_epochs == 4  # the measured rung
     assert SweepSpace().confirm_seeds == 3 and SweepSpace().n_workers is None

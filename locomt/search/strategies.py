@@ -13,7 +13,8 @@ STRATEGIES = {  # asha: stopping-based unless the space file says otherwise
     "asha-promotion": {"sampler": "tpe", "strategy": "asha", "asha_type": "promotion"},
     "ehvi": {"sampler": "ehvi", "strategy": "full"},
     "asha-ehvi": {"sampler": "ehvi", "strategy": "asha"},
-    # the method chosen on seeds 0-5 (sweeps/synthetic-medvidcl-fast.yaml): one rung, at 4 epochs
+    # the method chosen on seeds 0-5 (sweeps/synthetic-medvidcl-fast.yaml): one rung, at 4 epochs, and ehvi's
+    # 5 random start-up proposals; the default sweep's search until startup-2 below
     "asha-ehvi-rung-4": {"sampler": "ehvi", "strategy": "asha", "min_epochs": 4},
     # a later rung, tried on the large task's choosing seeds 0-5 against rung 4 and full-training ehvi,
     # which won there (results/README.md, "The large task's setting"); rung 6 came last
@@ -22,11 +23,13 @@ STRATEGIES = {  # asha: stopping-based unless the space file says otherwise
     # in 40 epochs the default's 5 start-up proposals are most of what it trains. Chosen on both tasks'
     # seeds 0-5; on 100-105 ahead on the large task, level on the bench task: not the default
     "asha-ehvi-rung-4-anchors": {"sampler": "ehvi", "strategy": "asha", "min_epochs": 4, "startup": "anchors"},
-    # rung 4 with 2 random start-up proposals instead of 5: a 40-epoch study of the default trains 6-7
-    # configurations, of which 5 were random draws (issue 22)
+    # rung 4 with 2 random start-up proposals instead of 5 (a 40-epoch study of rung 4 trains 6-7
+    # configurations, of which 5 were random draws): chosen on seeds 0-5, held on both tasks' 100-105,
+    # the default sweep's search since (startup_trials: 2 in every shipped space; issue 22)
     "asha-ehvi-rung-4-startup-2": {"sampler": "ehvi", "strategy": "asha", "min_epochs": 4, "startup_trials": 2},
     # rung 4 where a proposal counts the other workers' running trials as seen at the predicted metric
-    # (Kriging believer; issue 22, item 6): the same as rung 4 with one worker, differs with --n-workers 2
+    # (Kriging believer; issue 22, item 6): the same as rung 4 with one worker, differs with --n-workers 2;
+    # not chosen (seeds 0-5, two workers: 0.708 of the best-known front after 40 epochs against 0.731)
     "asha-ehvi-rung-4-believer": {"sampler": "ehvi", "strategy": "asha", "min_epochs": 4, "pending": "believer"},
 }
 REFERENCE = "tpe"  # full-training TPE: what the cheaper strategies are measured against
