@@ -21,6 +21,9 @@ measures both); the patterns the study holds a trial of, and those over the GFLO
 are left out, and so are those another worker has just chosen (:meth:`EHVISampler.claim`). The
 first ``n_startup_trials`` proposals are uniform over the candidates, or (``startup="anchors"``) uniform
 over the anchors the study holds no trial of: the cost model's cheapest pattern of each view mix.
+With ``pending="believer"`` (Kriging believer) the patterns other workers are still training count,
+for the proposal, as seen at the model's predicted metric (:meth:`EHVISampler.pending`); by default
+(``"ignore"``) they are only left out.
 """
 
 from __future__ import annotations
