@@ -293,6 +293,17 @@ def test_two_workers_proposing_at_once_do_not_take_one_pattern(bench_space, monk
     monkeypatch.setattr("locomt.search.ehvi.time.sleep",
                         lambda s: study._storage.set_trial_system_attr(third._trial_id, CLAIM, ""))
     assert sampler.claim(study, study.trials[0]) == "4s" and study.trials[2].system_attrs[CLAIM] == ""
+    # a rival that claimed the pattern and already finished (a run read back from the cache) while this
+    # one computed its proposal wins whatever its number: seen as 3 two-worker benchmark studies training
+    # 4at or 6at twice when only running rivals counted
+    fourth = study.ask()
+    study._storage.set_trial_system_attr(fourth._trial_id, CLAIM, "4va")
+    study.tell(fourth, state=optuna.trial.TrialState.PRUNED)
+    study._storage.set_trial_system_attr(first._trial_id, CLAIM, "")
+    answers = iter(["4va", "3va+1at"])
+    monkeypatch.setattr(sampler, "propose", lambda study, exclude=frozenset(): next(answers))
+    monkeypatch.setattr("locomt.search.ehvi.time.sleep", lambda s: None)
+    assert sampler.claim(study, study.trials[0]) == "3va+1at"
     # and a claimed pattern is left out of the proposals themselves: 30 of the 35 shared patterns claimed
     monkeypatch.undo()
     shared = PatternSpace(bench_space[0], "shared", n_classes=5, vocab_size=None)
