@@ -203,7 +203,7 @@ def test_a_believer_counts_another_workers_running_trial_as_seen(bench_space):
     assert first == min((g, p) for p, g in gflops.items() if p not in tried)[1]
     running = study.ask()
     study._storage.set_trial_system_attr(running._trial_id, CLAIM, first)
-    assert EHVISampler.pending(study, tried) == [first]
+    assert EHVISampler.pending(study.get_trials(), tried) == [first]
     ignoring = EHVISampler(ps, "val/acc", seed=3).propose(study)
     believing = EHVISampler(ps, "val/acc", seed=3, pending="believer").propose(study)
     assert ignoring == min((g, p) for p, g in gflops.items() if p not in tried | {first})[1]
@@ -215,8 +215,8 @@ def test_a_believer_counts_another_workers_running_trial_as_seen(bench_space):
     study.add_trial(optuna.trial.create_trial(  # a pattern trial (searched parameters) that has started
         state=optuna.trial.TrialState.RUNNING, params={"layer0.s": 4},
         distributions={"layer0.s": optuna.distributions.IntDistribution(0, 4)}, user_attrs={"pattern": "4s"}))
-    assert EHVISampler.pending(study, tried) == [first, "4s"]
-    assert EHVISampler.pending(study, tried | {"4s"}) == [first]
+    assert EHVISampler.pending(study.get_trials(), tried) == [first, "4s"]
+    assert EHVISampler.pending(study.get_trials(), tried | {"4s"}) == [first]
 
 
 def test_startup_trials_is_a_whole_number_and_ehvis_alone(bench_space):

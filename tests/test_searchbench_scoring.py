@@ -13,7 +13,8 @@ import pytest
 from locomt.io import run_cli
 from locomt.search.strategies import bench_files
 from locomt.search.benchmark import (best_known_front, collect_folders, compute_curve,
-                                     front_test_hypervolume, score_against_best, value_at, what_it_takes)
+                                     front_test_hypervolume, full_fidelity, score_against_best, value_at,
+                                     what_it_takes)
 from locomt.search.front import hypervolume
 from locomt.searchbench import main
 
@@ -68,11 +69,13 @@ def test_what_the_best_known_front_takes_counts_its_best_subsets_and_who_reaches
                       {"key": "k3", "val/acc": 0.8, "gflops": 0.3}, {"key": "k4", "val/acc": 0.79, "gflops": 0.3},
                       {"key": "k5", "val/acc": 0.99, "gflops": 0.1, "state": "PRUNED"}])
     best = ((0.8 - 0.5) * 0.5 + (0.9 - 0.5) * 0.2) / 0.5  # the front k3, k1 (k5 never finished)
-    shares, alone = what_it_takes(trials, "val/acc", CHANCE, REF)
+    front, _, _ = best_known_front(trials, "val/acc", CHANCE, REF)
+    shares, alone = what_it_takes(full_fidelity(trials), front, best, "val/acc", CHANCE, REF)
     # k3 alone: 0.3 * 0.7 / 0.5 of it; both: all of it (k_max 3, but the front has 2)
     assert shares == pytest.approx([0.3 * 0.7 / 0.5 / best, 1.0])
     assert alone == 1  # k3 (0.913); k4 falls just short (0.29 * 0.7 / 0.5 / best = 0.883)
-    assert what_it_takes(trials, "val/acc", CHANCE, REF, k_max=1)[0] == pytest.approx(shares[:1])
+    assert what_it_takes(full_fidelity(trials), front, best, "val/acc", CHANCE, REF, k_max=1)[0] == pytest.approx(
+        shares[:1])
 
 
 def _curve(trials):

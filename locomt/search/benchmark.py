@@ -239,12 +239,12 @@ def write_outputs(out: Path, curves: pd.DataFrame, rank: pd.DataFrame, budget: f
     if trials is not None and reference is not None:
         front, best, best_test = best_known_front(trials, metric, *reference)
         scores = score_against_best(curves, best, at_epochs)
-        full = len(full_fidelity(trials))
+        full = full_fidelity(trials)
         keep = [c for c in ["key", "pattern", "backbone", "gflops", metric, test_metric(metric), "strategy", "seed"]
                 if c in front]
         paths += [atomic_write_csv(front[keep], out / "best_front.csv"), atomic_write_csv(scores, out / "scores.csv")]
-        best_lines = best_front_markdown(scores, best, best_test, len(front), full, at_epochs,
-                                         what_it_takes(trials, metric, *reference))
+        best_lines = best_front_markdown(scores, best, best_test, len(front), len(full), at_epochs,
+                                         what_it_takes(full, front, best, metric, *reference))
     else:
         best = float(curves["hypervolume"].max())  # no trials: shares of the best any curve reached
     paths.append(plot_against_best(curves, best, out / "hypervolume_vs_epochs.png",

@@ -68,21 +68,19 @@ def full_fidelity(trials: pd.DataFrame) -> pd.DataFrame:
     return trials[(trials["state"] == "COMPLETE") & trials["duplicate_of"].isna()].drop_duplicates("key")
 
 
-def what_it_takes(trials: pd.DataFrame, metric: str, chance: float, ref_gflops: float,
-                  k_max: int = 3) -> tuple[list[float], int]:
-    """How many configurations the best-known front's validation hypervolume takes: the largest share
-    of it that any k of them reach (k = 1..``k_max``; a best k-subset always lies on the front, since a
-    point that dominates another adds at least as much), and how many of the full-fidelity
-    configurations reach ``TARGET_SHARE`` of it alone. A study that finishes a few configurations reaches a
-    share only by finding these."""
-    full = full_fidelity(trials)
-    points = list(zip(full[metric].astype(float), full["gflops"].astype(float)))
-    best = hypervolume(points, chance, ref_gflops)
-    front, _, _ = best_known_front(trials, metric, chance, ref_gflops)
+def what_it_takes(full: pd.DataFrame, front: pd.DataFrame, best: float, metric: str, chance: float,
+                  ref_gflops: float, k_max: int = 3) -> tuple[list[float], int]:
+    """How many configurations the best-known front's validation hypervolume ``best`` takes, given the
+    full-fidelity configurations (:func:`full_fidelity`) and their ``front`` (:func:`best_known_front`):
+    the largest share of it that any k of them reach (k = 1..``k_max``; a best k-subset always lies on
+    the front, since a point that dominates another adds at least as much), and how many of the
+    configurations reach ``TARGET_SHARE`` of it alone. A study that finishes a few configurations
+    reaches a share only by finding these."""
     on_front = list(zip(front[metric].astype(float), front["gflops"].astype(float)))
     shares = [max(hypervolume(c, chance, ref_gflops) for c in itertools.combinations(on_front, k)) / best
               for k in range(1, min(k_max, len(on_front)) + 1)]
-    alone = sum(hypervolume([p], chance, ref_gflops) >= TARGET_SHARE * best for p in points)
+    alone = sum(hypervolume([(v, g)], chance, ref_gflops) >= TARGET_SHARE * best
+                for v, g in zip(full[metric].astype(float), full["gflops"].astype(float)))
     return shares, alone
 
 

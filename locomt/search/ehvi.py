@@ -317,7 +317,7 @@ class EHVISampler(optuna.samplers.BaseSampler):
         seen, values = ps.rows([p for p, _, _ in obs]), np.array([v for _, v, _ in obs])
         gp = self.fit(seen, values)
         front = [(v, g) for _, v, g in obs]
-        pending = self.pending(study, {p for p, _, _ in obs}) if self._pending == "believer" else []
+        pending = self.pending(trials, {p for p, _, _ in obs}) if self._pending == "believer" else []
         if pending:  # Kriging believer: each pattern still training counts as seen at the predicted metric
             rows_p = ps.rows(pending)
             believed = self.posterior(gp, rows_p)[0]
@@ -329,11 +329,14 @@ class EHVISampler(optuna.samplers.BaseSampler):
         return names[int(idx[int(np.argmax(gain))])]
 
     @staticmethod
-    def pending(study: optuna.Study, observed: set[str]) -> list[str]:
-        """The patterns of the study's running trials that have no observation yet (another worker's
-        trial, or its claim while it is being proposed), each once: what ``pending: believer`` fantasises."""
+    def pending(trials: list[optuna.trial.FrozenTrial], observed: set[str]) -> list[str]:
+        """The patterns of the running ``trials`` (a study's) that have no observation yet (another
+        worker's trial, or its claim while it is being proposed), each once: what ``pending: believer``
+        fantasises."""
         out: dict[str, None] = {}
-        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        for t in trials:
+            if t.state != optuna.trial.TrialState.RUNNING:
+                continue
             pattern = t.user_attrs.get("pattern") if t.params else None
             pattern = pattern or t.system_attrs.get(CLAIM)
             if pattern and pattern not in observed:
