@@ -766,6 +766,9 @@ def test_worker_plan_one_per_core_or_gpu(monkeypatch):
     assert worker_plan(1, "cpu") == (1, cores)
     with pytest.raises(SweepError, match=rf"--n-workers {cores + 1}: this machine gives the sweep {cores} CPU"):
         worker_plan(cores + 1, "cpu")
+    for bad, accelerator in [(0, "cpu"), (-2, "cpu"), (0, "gpu")]:  # no division by zero, no GPU default for 0
+        with pytest.raises(SweepError, match=rf"--n-workers {bad}: expected 1 or more"):
+            worker_plan(bad, accelerator)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
     assert worker_plan(None, "auto") == (3, 0) and worker_plan(None, "gpu") == (3, 0) and worker_plan(2, "cuda") == (2, 0)

@@ -50,6 +50,8 @@ def worker_plan(requested: int | None, accelerator: str) -> tuple[int, int]:
     those). SweepError naming the value for a count this machine cannot run."""
     import torch
 
+    if requested is not None and requested < 1:  # the command lines check this first; a caller may not
+        raise SweepError(f"--n-workers {requested}: expected 1 or more")
     gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
     if gpu:
         devices = torch.cuda.device_count() if torch.cuda.is_available() else 0
