@@ -17,6 +17,9 @@ default sweep does (one per core). Rerun the same command to resume. Writes to O
 ``compare.csv``, ``hypervolume_vs_epochs.png``, ``ranking.csv`` and ``kendall.csv`` (how well the
 metric after E epochs ranks configurations trained to full fidelity), ``paper_scale.csv`` (what each
 strategy would cost on one GPU at medvidcl-vitb: ``locomt.search.estimate``) and ``summary.md``.
+``--replicate-seeds 1 2`` also trains the best-known front's configurations on those training seeds
+(``replicates.csv``) and says how much of the front's hypervolume they keep there: how much of it is
+the luck of the one seed the studies train.
 """
 
 from __future__ import annotations
@@ -58,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--known", action="append", default=[], metavar="DIR",
                    help="more studies of the same task (folders of <strategy>-seed<k>/trials.csv) whose configurations "
                         "join the best-known front without being scored (repeatable)")
+    p.add_argument("--replicate-seeds", nargs="+", type=int, default=[], metavar="SEED",
+                   help="train every configuration of the best-known front again on these training seeds (through "
+                        "the run cache; the studies train the config's own seed) and say in the summary how much of "
+                        "the front's hypervolume they keep; kept in OUT/replicates.csv for later rescoring")
     p.add_argument("--at-epochs", type=float,
                    help="epochs at which studies are scored against the best-known front "
                         "(default a third of the budget)")
@@ -74,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
                          "least 1 epoch and 2 patterns, and at least one seed")
     for seed in args.seeds:  # checked before any study is made
         check_seed("--seeds", seed)
+    for seed in args.replicate_seeds:
+        check_seed("--replicate-seeds", seed)
     bench_config, bench_space = bench_files(args.dataset)
     config, space = args.config or bench_config, args.space or bench_space
     sp = load_space(space)  # a bad space or config answers before the heavy imports
@@ -103,9 +112,22 @@ def main(argv: list[str] | None = None) -> int:
                              "expected studies of the same task")
         known.append(more)
     full_epochs = int(trials["fidelity"].max()) if trials["fidelity"].notna().any() else None
+    every = pd.concat(known, ignore_index=True)
+    replicates_csv = out / "replicates.csv"
+    if args.replicate_seeds:
+        from locomt.io import atomic_write_csv
+        from locomt.search.benchmark import best_known_front, replicate_front
+
+        front = best_known_front(every, metric, *reference)[0]
+        new = replicate_front(front, args.replicate_seeds, config, [*sp.overrides, *args.overrides], metric,
+                              progress=console.is_terminal)
+        old = [pd.read_csv(replicates_csv)] if replicates_csv.is_file() else []
+        merged = pd.concat([*old, new], ignore_index=True).drop_duplicates(["key", "seed"], keep="last")
+        console.print(f"wrote {atomic_write_csv(merged, replicates_csv)}", markup=False, highlight=False)
+    replicates = pd.read_csv(replicates_csv) if replicates_csv.is_file() else None
     for path in write_outputs(out, curves, rank, args.budget_epochs, metric, command, machine_description(),
-                              full_epochs, trials=pd.concat(known, ignore_index=True), reference=reference,
-                              at_epochs=args.at_epochs):
+                              full_epochs, trials=every, reference=reference, at_epochs=args.at_epochs,
+                              replicates=replicates):
         console.print(f"wrote {path}", markup=False, highlight=False)
     console.print((out / "summary.md").read_text(), markup=False, highlight=False)
     return 0

@@ -13,8 +13,8 @@ import pytest
 from locomt.io import run_cli
 from locomt.search.strategies import bench_files
 from locomt.search.benchmark import (best_known_front, collect_folders, compute_curve,
-                                     front_test_hypervolume, full_fidelity, score_against_best, value_at,
-                                     what_it_takes)
+                                     front_test_hypervolume, full_fidelity, replicate_front, replicate_shares,
+                                     score_against_best, value_at, what_it_takes)
 from locomt.search.front import hypervolume
 from locomt.searchbench import main
 
@@ -78,6 +78,41 @@ def test_what_the_best_known_front_takes_counts_its_best_subsets_and_who_reaches
         shares[:1])
 
 
+def _replicates(rows):
+    return pd.DataFrame([{"pattern": k, "backbone": "locomt", "gflops": None, "of_seed": 0, "run": "runs/x", **r}
+                         for r in rows for k in [r["key"]]])
+
+
+def test_replicates_say_how_much_of_the_front_its_configurations_keep_on_other_seeds():
+    trials = _trials([{"key": "k1", "val/acc": 0.9, "gflops": 0.8}, {"key": "k3", "val/acc": 0.8, "gflops": 0.3},
+                      {"key": "k2", "val/acc": 0.6, "gflops": 0.5}])
+    front, best, _ = best_known_front(trials, "val/acc", CHANCE, REF)
+    assert best == pytest.approx(0.46)  # (0.3 * 0.5 + 0.4 * 0.2) / 0.5, as above
+    reps = _replicates([{"key": "k1", "seed": 1, "val/acc": 0.7}, {"key": "k3", "seed": 1, "val/acc": 0.75},
+                        {"key": "k1", "seed": 2, "val/acc": 0.9},  # seed 2 has only k1 so far
+                        {"key": "k2", "seed": 1, "val/acc": 0.99}])  # not on the front: ignored
+    got = replicate_shares(front, reps, "val/acc", CHANCE, REF, best).set_index("seeds")
+    assert list(got.index) == ["1", "2", "mean"] and list(got["configurations"]) == [2, 1, 2]
+    # seed 1: k3 at 0.75 over [0.3, 1.0), k1 at 0.7 adds nothing: 0.25 * 0.7 / 0.5
+    assert got.loc["1", "hypervolume"] == pytest.approx(0.35)
+    assert got.loc["1", "share"] == pytest.approx(0.35 / 0.46)
+    assert got.loc["2", "hypervolume"] == pytest.approx(0.4 * 0.2 / 0.5)  # k1 alone, at 0.9
+    # means: k1 (0.9 + 0.7 + 0.9) / 3, k3 (0.8 + 0.75) / 2
+    k1, k3 = 2.5 / 3, 0.775
+    assert got.loc["mean", "hypervolume"] == pytest.approx(((k3 - 0.5) * 0.5 + (k1 - 0.5) * 0.2) / 0.5)
+    assert replicate_shares(front, reps.iloc[:0], "val/acc", CHANCE, REF, best).empty
+
+
+def test_replicating_a_front_of_another_task_or_on_the_studies_seed_is_refused():
+    config = ROOT / "experiments" / "synthetic-medvidcl-bench.yaml"
+    committed = pd.read_csv(ROOT / "results" / "searchbench" / "synthetic-medvidcl" / "best_front.csv").iloc[:1]
+    wrong = committed.assign(key="0123456789ab")
+    with pytest.raises(ValueError, match="has key '0123456789ab'.*expected the config the studies ran"):
+        replicate_front(wrong, [1], config, [], "val/acc", progress=False)
+    with pytest.raises(ValueError, match="--replicate-seeds 0: the studies train seed 0"):
+        replicate_front(committed, [1, 0], config, [], "val/acc", progress=False)
+
+
 def _curve(trials):
     return compute_curve(trials, "val/acc", CHANCE, REF)
 
@@ -131,6 +166,16 @@ def test_rescoring_reads_studies_from_their_files(tmp_path):
     # the test-hypervolume column names how far tpe trained: "final" is 120 epochs in the issue, not any end
     assert f"tpe's at the end of its study ({scores.loc['tpe', 'epochs']} epochs, same seed)" in text
     assert (out / "hypervolume_vs_epochs.png").stat().st_size > 0
+    assert "On other seeds" not in text
+    # replicates.csv (written by --replicate-seeds) is read back by every rescoring
+    _replicates([{"key": "d", "seed": 1, "val/acc": 0.9}, {"key": "d", "seed": 2, "val/acc": 0.93}]).to_csv(
+        out / "replicates.csv", index=False)
+    assert run_cli(main, ["--rescore", "--budget-epochs", "30", "--out", str(out), "--known", str(known)]) == 0
+    d = hypervolume([(0.99, 0.1)], CHANCE, REF)
+    shares = [hypervolume([(v, 0.1)], CHANCE, REF) / d for v in (0.9, 0.93, (0.99 + 0.9 + 0.93) / 3)]
+    assert (f"On other seeds: all 1 configurations of this front, trained again on training seeds 1, 2 (the "
+            f"studies train seed 0; `replicates.csv`), reach {shares[0]:.3f}, {shares[1]:.3f} of its hypervolume, "
+            f"and their means over the 3 seeds {shares[2]:.3f} (on the same validation split") in (out / "summary.md").read_text()
     # a study of another task (another reference point) is refused, and so is a folder of another name
     _study(known / "y-seed1", _trials([{"key": "e", "val/acc": 0.9, "gflops": 0.1}]), ref=2.0)
     assert run_cli(main, ["--rescore", "--budget-epochs", "30", "--out", str(out), "--known", str(known)]) == 2

@@ -384,6 +384,21 @@ def test_searchbench_end_to_end(sets, tmp_path, capsys):
     before = (bench / "curves.csv").read_text()
     assert run_cli(bench_main, args) == 0  # resumes: both budgets are spent, nothing trains
     assert (bench / "curves.csv").read_text() == before
+    # --replicate-seeds: every configuration of the best-known front trained again on seed 1, in the run cache
+    from locomt.runs import RunRecord
+
+    assert run_cli(bench_main, [*args, "--rescore", "--replicate-seeds", "1"]) == 0
+    front, reps = pd.read_csv(bench / "best_front.csv"), pd.read_csv(bench / "replicates.csv")
+    assert sorted(reps.key) == sorted(front.key) and set(reps.seed) == {1} and set(reps.of_seed) == {0}
+    for _, r in reps.iterrows():
+        record = RunRecord.read(r["run"])
+        assert record.seed == 1 and record.pattern == r["pattern"] and Path(r["run"]).name != r["key"]
+        assert record.metrics["val/acc"] == pytest.approx(r["val/acc"])
+    assert "On other seeds: all" in (bench / "summary.md").read_text()
+    stamps = {r: (Path(r) / "metrics.json").stat().st_mtime_ns for r in reps.run}
+    assert run_cli(bench_main, [*args, "--rescore", "--replicate-seeds", "1"]) == 0  # read back, not trained again
+    assert {r: (Path(r) / "metrics.json").stat().st_mtime_ns for r in reps.run} == stamps
+    assert pd.read_csv(bench / "replicates.csv").equals(reps)
 
 
 @pytest.mark.slow

@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from locomt.search.bestfront import (best_front_markdown, best_known_front, front_test_hypervolume,  # noqa: F401
-                                     full_fidelity, plot_against_best, score_against_best, value_at, what_it_takes)
+                                     full_fidelity, plot_against_best, replicate_shares, score_against_best, value_at,
+                                     what_it_takes)
 from locomt.search.front import hypervolume
 from locomt.search.report import reference_point, test_metric, trials_frame, write_report
 from locomt.search.session import open_sweep
@@ -53,6 +54,52 @@ def compute_curve(trials: pd.DataFrame, metric: str, chance: float, ref_gflops: 
                      "hypervolume": hypervolume([(v, g) for v, _, g in points], chance, ref_gflops),
                      "test_hypervolume": front_test_hypervolume(points, chance, ref_gflops)})
     return pd.DataFrame(rows, columns=CURVE_COLUMNS[2:])
+
+
+REPLICATE_COLUMNS = ["key", "pattern", "backbone", "gflops", "of_seed", "seed", "run"]
+
+
+def replicate_front(front: pd.DataFrame, seeds: list[int], config: str | Path, overrides: list[str], metric: str,
+                    progress: bool = True) -> pd.DataFrame:
+    """Train every configuration of a best-known ``front`` (:func:`best_known_front`) again on each of
+    the training ``seeds``, through the run cache as the studies do (a finished run is read back), and
+    return a row per configuration and seed: its ``key`` in the studies (at the config's own seed,
+    ``of_seed``), the ``seed`` and run of the replicate, and its metrics (``metric`` and the test
+    metric). ValueError when a configuration's key is not the one ``config`` with ``overrides`` gives
+    it (a front of another task), or a seed is the studies' own."""
+    import dataclasses
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from locomt.config import with_model
+    from locomt.experiment import load_experiment
+    from locomt.runs import canonical_config, config_key, quiet_lightning, train_cached
+    from locomt.search.workers import console
+
+    base = load_experiment(config, overrides)
+    if base.seed in seeds:
+        raise ValueError(f"--replicate-seeds {base.seed}: the studies train seed {base.seed} (the config's seed); "
+                         "expected other seeds")
+    todo = []
+    for r in front.itertuples(index=False):
+        cfg = canonical_config(with_model(base, r.backbone, r.pattern if isinstance(r.pattern, str) else None))
+        if config_key(cfg) != r.key:
+            raise ValueError(f"best-known front configuration {r.pattern!r} has key {r.key!r}, and {str(config)!r} "
+                             f"gives it {config_key(cfg)!r}; expected the config the studies ran (--config, --set)")
+        todo += [(r, dataclasses.replace(cfg, seed=seed)) for seed in seeds]
+    quiet_lightning()
+    rows, test = [], test_metric(metric)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, disable=not progress) as bar:
+        task = bar.add_task("replicates", total=len(todo))
+        for r, cfg in todo:
+            bar.update(task, description=f"{r.pattern if isinstance(r.pattern, str) else r.backbone} seed {cfg.seed}")
+            record, run = train_cached(cfg, Path(cfg.trainer.out_dir) / "configs")
+            rows.append({"key": r.key, "pattern": r.pattern, "backbone": r.backbone, "gflops": r.gflops,
+                         "of_seed": base.seed, "seed": cfg.seed, "run": str(run), metric: record.metrics[metric],
+                         test: record.metrics.get(test, float("nan"))})
+            bar.advance(task)
+    return pd.DataFrame(rows, columns=[*REPLICATE_COLUMNS, metric, test])
 
 
 def hypervolume_at(curve: pd.DataFrame, epochs: float) -> float:
@@ -219,12 +266,14 @@ KENDALL_COLUMNS = ["estimate", "epochs", "n_patterns", "kendall_tau", "p_value"]
 
 def write_outputs(out: Path, curves: pd.DataFrame, rank: pd.DataFrame, budget: float, metric: str,
                   command: str, machine: str, full_epochs: int | None = None, trials: pd.DataFrame | None = None,
-                  reference: tuple[float, float] | None = None, at_epochs: float | None = None) -> list[Path]:
+                  reference: tuple[float, float] | None = None, at_epochs: float | None = None,
+                  replicates: pd.DataFrame | None = None) -> list[Path]:
     """curves.csv, compare.csv, ranking.csv, kendall.csv, hypervolume_vs_epochs.png and summary.md
     (and paper_scale.csv, :mod:`locomt.search.estimate`, given the benchmark's full-training epochs).
     Given every study's ``trials`` and the task's ``reference`` point, also the best-known front
     (``best_front.csv``) and each study's score against it after ``at_epochs`` (default a third of the
-    budget) and at its end (``scores.csv``), and the plot shows those. The comparison at the budget
+    budget) and at its end (``scores.csv``), and the plot shows those; given ``replicates``
+    (:func:`replicate_front`), what the front keeps on other seeds (:func:`replicate_shares`). The comparison at the budget
     (``compare.csv``) holds the studies that ran to within one full training of it."""
     from locomt.io import atomic_write_csv, atomic_write_text
     from locomt.search.estimate import estimate_markdown, paper_scale_rows
@@ -243,8 +292,12 @@ def write_outputs(out: Path, curves: pd.DataFrame, rank: pd.DataFrame, budget: f
         keep = [c for c in ["key", "pattern", "backbone", "gflops", metric, test_metric(metric), "strategy", "seed"]
                 if c in front]
         paths += [atomic_write_csv(front[keep], out / "best_front.csv"), atomic_write_csv(scores, out / "scores.csv")]
+        replicated = base_seed = None
+        if replicates is not None and len(replicates):
+            replicated = replicate_shares(front, replicates, metric, *reference, best)
+            base_seed = int(replicates["of_seed"].iloc[0])
         best_lines = best_front_markdown(scores, best, best_test, len(front), len(full), at_epochs,
-                                         what_it_takes(full, front, best, metric, *reference))
+                                         what_it_takes(full, front, best, metric, *reference), replicated, base_seed)
     else:
         best = float(curves["hypervolume"].max())  # no trials: shares of the best any curve reached
     paths.append(plot_against_best(curves, best, out / "hypervolume_vs_epochs.png",

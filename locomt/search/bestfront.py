@@ -2,7 +2,8 @@
 study trained to full fidelity (``best_known_front``), each study's share of its validation
 hypervolume after a given number of epochs and the test hypervolume of what its validation front
 picks (``score_against_best``), how many configurations the front's hypervolume takes
-(``what_it_takes``), the two-panel plot and the summary's section. Used by
+(``what_it_takes``), how much of it the front's own configurations keep on other training seeds
+(``replicate_shares``), the two-panel plot and the summary's section. Used by
 ``locomt.search.benchmark`` (``python -m locomt.searchbench``)."""
 
 from __future__ import annotations
@@ -84,6 +85,32 @@ def what_it_takes(full: pd.DataFrame, front: pd.DataFrame, best: float, metric: 
     return shares, alone
 
 
+def replicate_shares(front: pd.DataFrame, replicates: pd.DataFrame, metric: str, chance: float,
+                     ref_gflops: float, best: float) -> pd.DataFrame:
+    """How much of the best-known front's validation hypervolume ``best`` its own configurations keep
+    when trained on other seeds: per training seed of ``replicates`` (rows of the configuration's ``key``
+    in the studies, the ``seed`` it was trained on again and its ``metric`` there:
+    :func:`locomt.search.benchmark.replicate_front`), the hypervolume of those of the
+    ``front``'s configurations that seed has, and its share of ``best``; last (``seeds`` "mean"), that
+    of each configuration's mean over the front's own value and every replicate of it. The studies
+    train one seed, so a configuration's value there is one draw: a share well below 1 says the front
+    is partly that draw's luck, which no model of the metric can aim at. Rows of configurations not on
+    ``front`` are ignored."""
+    reps = replicates[replicates["key"].isin(set(front["key"]))]
+    gflops = dict(zip(front["key"], front["gflops"].astype(float)))
+    rows = []
+    for seed, part in reps.groupby("seed", sort=True):
+        points = [(float(v), gflops[k]) for k, v in zip(part["key"], part[metric])]
+        hv = hypervolume(points, chance, ref_gflops)
+        rows.append({"seeds": str(seed), "configurations": len(points), "hypervolume": hv, "share": hv / best})
+    if rows:
+        values = pd.concat([front[["key", metric]], reps[["key", metric]]]).groupby("key")[metric].mean()
+        points = [(float(v), gflops[k]) for k, v in values.items()]
+        hv = hypervolume(points, chance, ref_gflops)
+        rows.append({"seeds": "mean", "configurations": len(points), "hypervolume": hv, "share": hv / best})
+    return pd.DataFrame(rows, columns=["seeds", "configurations", "hypervolume", "share"])
+
+
 def value_at(curve: pd.DataFrame, epochs: float, column: str) -> float:
     """``column`` of a study's curve once it had been charged ``epochs`` (0 before its first trial;
     NaN past the epochs it was charged in all: a study that stopped says nothing about later)."""
@@ -144,9 +171,11 @@ def plot_against_best(curves: pd.DataFrame, best: float, path: Path, title: str)
 
 
 def best_front_markdown(scores: pd.DataFrame, best: float, best_test: float, n_front: int, n_full: int,
-                        at_epochs: float, takes: tuple[list[float], int] | None = None) -> list[str]:
-    """The summary's section on the best-known front: per strategy mean, min and max over seeds, and
-    (``takes``: :func:`what_it_takes`) how many configurations its hypervolume takes."""
+                        at_epochs: float, takes: tuple[list[float], int] | None = None,
+                        replicated: pd.DataFrame | None = None, base_seed: int | None = None) -> list[str]:
+    """The summary's section on the best-known front: per strategy mean, min and max over seeds,
+    (``takes``: :func:`what_it_takes`) how many configurations its hypervolume takes and
+    (``replicated``: :func:`replicate_shares`) how much of it its configurations keep on other seeds."""
     def stat(x: pd.Series) -> str:
         x = x.dropna()
         return f"{x.mean():.3f} ({x.min():.3f}..{x.max():.3f})" if len(x) else "-"
@@ -167,6 +196,18 @@ def best_front_markdown(scores: pd.DataFrame, best: float, best_test: float, n_f
         lines += ["What it takes: the best single configuration reaches "
                   + ", ".join(f"{x:.3f} of it" if k == 1 else f"the best {k} {x:.3f}" for k, x in enumerate(shares, 1))
                   + f"; {alone} of the {n_full} configurations reach {TARGET_SHARE:g} of it alone.", ""]
+    if replicated is not None and len(replicated):
+        per_seed = replicated[replicated["seeds"] != "mean"]
+        mean = replicated[replicated["seeds"] == "mean"].iloc[0]
+        count = ("all" if (per_seed["configurations"] == n_front).all() else
+                 "/".join(str(c) for c in per_seed["configurations"]) + " of the")
+        lines += [f"On other seeds: {count} {n_front} configurations of this front, trained again on training "
+                  f"seed{'s' if len(per_seed) > 1 else ''} {', '.join(per_seed['seeds'])} (the studies train seed "
+                  f"{'?' if base_seed is None else base_seed}; `replicates.csv`), reach "
+                  + ", ".join(f"{x:.3f}" for x in per_seed["share"])
+                  + f" of its hypervolume, and their means over the {len(per_seed) + 1} seeds {mean['share']:.3f} "
+                  "(on the same validation split: how much of the front is one training seed's draw, not the "
+                  "split's).", ""]
     lines += [
              f"| strategy | seeds | epochs run | share of best after {at_epochs:g} epochs | at the end "
              f"| test hypervolume of its validation front after {at_epochs:g} | at the end "
