@@ -32,6 +32,10 @@ STRATEGIES = {  # asha: stopping-based unless the space file says otherwise
     # against 0.809), held on neither task's 100-105 (bench 0.807 against 0.812, large 0.727 against 0.813)
     "asha-ehvi-rung-4-startup-2-anchors": {"sampler": "ehvi", "strategy": "asha", "min_epochs": 4, "startup_trials": 2,
                                            "startup": "anchors"},
+    # full training with ehvi's 2 start-up proposals (issue 22): at a 4-epoch rung the cheap patterns that make
+    # the front (mostly audio-text heads) still score 0.42-0.52 and are stopped, and the Gaussian process learns
+    # from those 4-epoch values; here every observation is a full-fidelity one
+    "ehvi-startup-2": {"sampler": "ehvi", "strategy": "full", "startup_trials": 2},
     # rung 4 where a proposal counts the other workers' running trials as seen at the predicted metric
     # (Kriging believer; issue 22, item 6): the same as rung 4 with one worker, differs with --n-workers 2;
     # not chosen (seeds 0-5, two workers: 0.708 of the best-known front after 40 epochs against 0.731)
