@@ -33,7 +33,7 @@ from locomt.constraints import check_seed
 from locomt.experiment import load_experiment
 from locomt.io import run_cli
 from locomt.search.space import load_space
-from locomt.search.strategies import STRATEGIES, bench_files
+from locomt.search.strategies import STRATEGIES, bench_files, check_replicate_seeds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     bench_config, bench_space = bench_files(args.dataset)
     config, space = args.config or bench_config, args.space or bench_space
     sp = load_space(space)  # a bad space or config answers before the heavy imports
-    load_experiment(config, [*sp.overrides, *args.overrides])
+    base = load_experiment(config, [*sp.overrides, *args.overrides])
+    check_replicate_seeds(args.replicate_seeds, base.seed)  # before any study trains
     from locomt.search.benchmark import collect_folders, ranking, run_benchmark, write_outputs
     from locomt.search.workers import console, quiet_libraries
     from locomt.timing import machine_description

@@ -25,7 +25,8 @@ from locomt.search.bestfront import (best_front_markdown, best_known_front, fron
 from locomt.search.front import hypervolume
 from locomt.search.report import reference_point, test_metric, trials_frame, write_report
 from locomt.search.session import open_sweep
-from locomt.search.strategies import REFERENCE, STRATEGIES, space_changes, study_name  # noqa: F401
+from locomt.search.strategies import (REFERENCE, STRATEGIES, check_replicate_seeds, space_changes,  # noqa: F401
+                                      study_name)
 from locomt.search.study import find_study
 from locomt.search.workers import run_workers
 
@@ -77,9 +78,7 @@ def replicate_front(front: pd.DataFrame, seeds: list[int], config: str | Path, o
     from locomt.search.workers import console
 
     base = load_experiment(config, overrides)
-    if base.seed in seeds:
-        raise ValueError(f"--replicate-seeds {base.seed}: the studies train seed {base.seed} (the config's seed); "
-                         "expected other seeds")
+    check_replicate_seeds(seeds, base.seed)
     todo = []
     for r in front.itertuples(index=False):
         cfg = canonical_config(with_model(base, r.backbone, r.pattern if isinstance(r.pattern, str) else None))

@@ -58,6 +58,14 @@ def bench_files(dataset: str) -> tuple[str, str]:
         return str(experiment_path(dataset)), str(space_path(dataset))
 
 
+def check_replicate_seeds(seeds: list[int], studies_seed: int) -> None:
+    """ValueError naming it when a replicate seed (``--replicate-seeds``) is the training seed the
+    studies themselves train (the experiment config's ``seed``): that replicate is the study's own run."""
+    if studies_seed in seeds:
+        raise ValueError(f"--replicate-seeds {studies_seed}: the studies train seed {studies_seed} (the config's seed); "
+                         "expected other seeds")
+
+
 def study_name(strategy: str, seed: int) -> str:
     return f"{strategy}-seed{seed}"
 
