@@ -13,11 +13,17 @@ would have got).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from locomt.config import with_model
+from locomt.experiment import load_experiment
+from locomt.runs import canonical_config, config_key, quiet_lightning, train_cached
 
 from locomt.search.bestfront import (best_front_markdown, best_known_front, front_test_hypervolume,  # noqa: F401
                                      full_fidelity, plot_against_best, replicate_shares, score_against_best, value_at,
@@ -28,7 +34,7 @@ from locomt.search.session import open_sweep
 from locomt.search.strategies import (REFERENCE, STRATEGIES, check_replicate_seeds, space_changes,  # noqa: F401
                                       study_name)
 from locomt.search.study import find_study
-from locomt.search.workers import run_workers
+from locomt.search.workers import console, run_workers
 
 CURVE_COLUMNS = ["strategy", "seed", "number", "epochs", "cum_epochs", "n_configurations", "n_full", "hypervolume",
                  "test_hypervolume"]
@@ -68,15 +74,6 @@ def replicate_front(front: pd.DataFrame, seeds: list[int], config: str | Path, o
     ``of_seed``), the ``seed`` and run of the replicate, and its metrics (``metric`` and the test
     metric). ValueError when a configuration's key is not the one ``config`` with ``overrides`` gives
     it (a front of another task), or a seed is the studies' own."""
-    import dataclasses
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from locomt.config import with_model
-    from locomt.experiment import load_experiment
-    from locomt.runs import canonical_config, config_key, quiet_lightning, train_cached
-    from locomt.search.workers import console
-
     base = load_experiment(config, overrides)
     check_replicate_seeds(seeds, base.seed)
     todo = []
