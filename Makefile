@@ -9,8 +9,8 @@ PRESET ?= audioset-vitb
 DATASET ?= synthetic-medvidcl
 PORT ?= 8080
 # test processes (pytest-xdist; auto = one per CPU core), each test file in one of them, each with one
-# torch thread: on 2 cores the suite takes 8-13 minutes (pytest 468-485 s, 1138 tests, idle AMD EPYC VM,
-# 2026-12-04 23:00-00:10 UTC; the same VM, idle too, took 767 s for 1123 tests at 19:24: its speed varies)
+# torch thread: on 2 cores the suite takes 8-13 minutes (pytest 462-484 s, 1140-1143 tests, idle AMD EPYC VM,
+# 2026-12-05 01:15-02:10 UTC; the same VM, idle too, took 767 s for 1123 tests on 2026-12-04 19:24: its speed varies)
 TEST_WORKERS ?= auto
 TEST_RUN := OMP_NUM_THREADS=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
