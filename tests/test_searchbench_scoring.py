@@ -79,8 +79,8 @@ def test_what_the_best_known_front_takes_counts_its_best_subsets_and_who_reaches
 
 
 def _replicates(rows):
-    return pd.DataFrame([{"pattern": k, "backbone": "locomt", "gflops": None, "of_seed": 0, "run": "runs/x", **r}
-                         for r in rows for k in [r["key"]]])
+    return pd.DataFrame([{"pattern": r["key"], "backbone": "locomt", "gflops": None, "of_seed": 0, "run": "runs/x", **r}
+                         for r in rows])
 
 
 def test_replicates_say_how_much_of_the_front_its_configurations_keep_on_other_seeds():

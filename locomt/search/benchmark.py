@@ -78,18 +78,19 @@ def replicate_front(front: pd.DataFrame, seeds: list[int], config: str | Path, o
     check_replicate_seeds(seeds, base.seed)
     todo = []
     for r in front.itertuples(index=False):
-        cfg = canonical_config(with_model(base, r.backbone, r.pattern if isinstance(r.pattern, str) else None))
+        pattern = r.pattern if isinstance(r.pattern, str) else None  # NaN for a backbone without views
+        cfg = canonical_config(with_model(base, r.backbone, pattern))
         if config_key(cfg) != r.key:
             raise ValueError(f"best-known front configuration {r.pattern!r} has key {r.key!r}, and {str(config)!r} "
                              f"gives it {config_key(cfg)!r}; expected the config the studies ran (--config, --set)")
-        todo += [(r, dataclasses.replace(cfg, seed=seed)) for seed in seeds]
+        todo += [(r, pattern or r.backbone, dataclasses.replace(cfg, seed=seed)) for seed in seeds]
     quiet_lightning()
     rows, test = [], test_metric(metric)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, disable=not progress) as bar:
         task = bar.add_task("replicates", total=len(todo))
-        for r, cfg in todo:
-            bar.update(task, description=f"{r.pattern if isinstance(r.pattern, str) else r.backbone} seed {cfg.seed}")
+        for r, label, cfg in todo:
+            bar.update(task, description=f"{label} seed {cfg.seed}")
             record, run = train_cached(cfg, Path(cfg.trainer.out_dir) / "configs")
             rows.append({"key": r.key, "pattern": r.pattern, "backbone": r.backbone, "gflops": r.gflops,
                          "of_seed": base.seed, "seed": cfg.seed, "run": str(run), metric: record.metrics[metric],
@@ -218,8 +219,7 @@ def ranking(trials: pd.DataFrame, metric: str, n: int, earlier: Path | None = No
     from locomt.runs import epoch_values
     from locomt.search.fidelity import front_ranks
 
-    full = trials[(trials["state"] == "COMPLETE") & trials["duplicate_of"].isna()].drop_duplicates("key")
-    full = full.sort_values("gflops", kind="stable").reset_index(drop=True)
+    full = full_fidelity(trials).sort_values("gflops", kind="stable").reset_index(drop=True)
     on_front = front_ranks(list(zip(full[metric], full["gflops"]))) == 0 if len(full) else np.zeros(0, bool)
     chosen = list(np.flatnonzero(on_front))
     rest = [i for i in range(len(full)) if i not in chosen]
